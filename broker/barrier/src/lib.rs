@@ -1,0 +1,1 @@
+//! The encryption barrier: an AES-256-GCM keyring over a storage backend

@@ -1,0 +1,1 @@
+//! ACL policies in Vault's HCL and JSON syntax

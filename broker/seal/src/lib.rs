@@ -1,0 +1,1 @@
+//! Shamir unseal, seal, init and rekey for the Lessor barrier

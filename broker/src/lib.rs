@@ -1,0 +1,3 @@
+//! The Lessor broker: router, mounts, tokens, policies and the Vault-dialect HTTP API.
+
+pub mod server;

@@ -1,0 +1,1 @@
+//! Storage backends for the Lessor broker: SQLite, PostgreSQL and in-memory

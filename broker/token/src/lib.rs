@@ -1,0 +1,1 @@
+//! The Lessor token store.

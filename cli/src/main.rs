@@ -1,0 +1,2 @@
+//! `lessor`: the server and the operator/client command line.
+fn main() {}

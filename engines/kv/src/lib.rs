@@ -1,0 +1,1 @@
+//! KV version 2 secret engine
