@@ -57,5 +57,9 @@ pub trait AuthMethod: Send + Sync + std::fmt::Debug {
 
     /// Decides whether a token this method minted may be renewed, and with which settings
     /// (e.g. refuses when the role was deleted, caps at the role's max TTL).
-    async fn renew(&self, ctx: &EngineContext, renewal: &AuthRenewal) -> Result<AuthGrant, EngineError>;
+    async fn renew(
+        &self,
+        ctx: &EngineContext,
+        renewal: &AuthRenewal,
+    ) -> Result<AuthGrant, EngineError>;
 }

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{Clock, EngineError, LeasedSecret, Map, MountStorage, RenewOutcome, Request, Response, Route};
+use crate::{
+    Clock, EngineError, LeasedSecret, Map, MountStorage, RenewOutcome, Request, Response, Route,
+};
 
 /// What the broker gives an engine on every call: its own storage view, the clock, and the
 /// mount's settings. Nothing here reaches outside the mount.

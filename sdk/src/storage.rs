@@ -35,15 +35,20 @@ pub trait MountStorageExt: MountStorage {
     async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StorageError> {
         match self.get(key).await? {
             None => Ok(None),
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|error| StorageError(format!("stored value at {key:?} is corrupt: {error}"))),
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|error| {
+                StorageError(format!("stored value at {key:?} is corrupt: {error}"))
+            }),
         }
     }
 
-    async fn put_json<T: Serialize + Sync>(&self, key: &str, value: &T) -> Result<(), StorageError> {
-        let bytes = serde_json::to_vec(value)
-            .map_err(|error| StorageError(format!("value for {key:?} does not serialize: {error}")))?;
+    async fn put_json<T: Serialize + Sync>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> Result<(), StorageError> {
+        let bytes = serde_json::to_vec(value).map_err(|error| {
+            StorageError(format!("value for {key:?} does not serialize: {error}"))
+        })?;
         self.put(key, &bytes).await
     }
 }

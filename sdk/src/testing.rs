@@ -16,7 +16,9 @@ pub struct MemoryMountStorage {
 
 impl MemoryMountStorage {
     fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<u8>>> {
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Every stored key, for tests that check what an engine persisted.

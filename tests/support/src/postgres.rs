@@ -1,1 +1,361 @@
-//! Placeholder until the PostgreSQL fixture lands.
+//! A real PostgreSQL server for tests, and a fresh database per test on it.
+//!
+//! [`TestPostgres::start`] uses the local server at 127.0.0.1:5432 when it answers and otherwise
+//! starts a throwaway cluster (`initdb` + `pg_ctl` from `/usr/lib/postgresql/*/bin`, trust
+//! auth, a free port, a temp dir), running it as the `postgres` OS user when we are root
+//! because PostgreSQL refuses to run as root. `LESSOR_TEST_PG_THROWAWAY=1` forces the
+//! throwaway path. [`TestPostgres::shared`] keeps one server per test binary.
+//!
+//! A throwaway cluster stops when its `TestPostgres` drops. The shared one lives in a static,
+//! and statics are never dropped, so every cluster also gets a tiny watchdog process that stops
+//! it and removes its directory once the test process has exited.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail, ensure};
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use tokio::process::Command;
+use tokio::sync::OnceCell;
+
+/// The developer/CI server: trust auth for user `postgres`.
+const LOCAL_HOST: &str = "127.0.0.1";
+const LOCAL_PORT: u16 = 5432;
+/// Set to `1` to skip the local server and start a throwaway cluster.
+pub const FORCE_THROWAWAY_ENV: &str = "LESSOR_TEST_PG_THROWAWAY";
+
+static SHARED: OnceCell<TestPostgres> = OnceCell::const_new();
+
+/// A PostgreSQL server reachable over TCP as superuser `postgres` with trust auth.
+#[derive(Debug)]
+pub struct TestPostgres {
+    host: String,
+    port: u16,
+    /// `Some` when we started the server ourselves.
+    cluster: Option<Cluster>,
+}
+
+impl TestPostgres {
+    /// The server shared by every test in this binary, started on first use. It holds no
+    /// connections, so tests on different tokio runtimes can all use it.
+    pub async fn shared() -> anyhow::Result<&'static TestPostgres> {
+        SHARED.get_or_try_init(TestPostgres::start).await
+    }
+
+    /// The local server if it answers (and the throwaway path is not forced), else a
+    /// throwaway cluster.
+    pub async fn start() -> anyhow::Result<TestPostgres> {
+        let forced = std::env::var(FORCE_THROWAWAY_ENV).is_ok_and(|v| v == "1");
+        if !forced && answers(LOCAL_HOST, LOCAL_PORT).await {
+            return Ok(TestPostgres {
+                host: LOCAL_HOST.to_owned(),
+                port: LOCAL_PORT,
+                cluster: None,
+            });
+        }
+        Self::start_throwaway().await
+    }
+
+    /// Always starts a new throwaway cluster, stopped when the returned value drops.
+    pub async fn start_throwaway() -> anyhow::Result<TestPostgres> {
+        let cluster = Cluster::start().await?;
+        let port = cluster.port;
+        ensure!(
+            answers(LOCAL_HOST, port).await,
+            "throwaway PostgreSQL on port {port} does not answer"
+        );
+        Ok(TestPostgres {
+            host: LOCAL_HOST.to_owned(),
+            port,
+            cluster: Some(cluster),
+        })
+    }
+
+    /// Whether this server was started by the fixture (rather than being the local one).
+    pub fn is_throwaway(&self) -> bool {
+        self.cluster.is_some()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Connection URL for database `database` on this server.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@{}:{}/{database}", self.host, self.port)
+    }
+
+    /// Connection URL of the maintenance database, for superuser work.
+    pub fn admin_url(&self) -> String {
+        self.url("postgres")
+    }
+
+    /// Creates an empty database with a unique name and returns its connection URL.
+    pub async fn fresh_database(&self) -> anyhow::Result<String> {
+        let name = format!("lessor_test_{:016x}", rand::random::<u64>());
+        let mut conn = PgConnection::connect(&self.admin_url())
+            .await
+            .context("connecting to create a test database")?;
+        // The name is our own hex, so splicing it in is safe; CREATE DATABASE takes no binds.
+        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&mut conn)
+            .await
+            .with_context(|| format!("creating database {name}"))?;
+        conn.close().await?;
+        Ok(self.url(&name))
+    }
+}
+
+/// Whether a trust-auth superuser connection succeeds within a few seconds.
+async fn answers(host: &str, port: u16) -> bool {
+    let url = format!("postgres://postgres@{host}:{port}/postgres");
+    let attempt = async {
+        let mut conn = PgConnection::connect(&url).await?;
+        sqlx::query("SELECT 1").execute(&mut conn).await?;
+        conn.close().await
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), attempt).await,
+        Ok(Ok(()))
+    )
+}
+
+/// A cluster we created: its directory, how to run its tools, and the watchdog.
+#[derive(Debug)]
+struct Cluster {
+    port: u16,
+    bin: PathBuf,
+    data: PathBuf,
+    as_postgres_user: bool,
+    watchdog: Option<std::process::Child>,
+    // Last field: dropped after `Drop::drop` has stopped the server.
+    dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    async fn start() -> anyhow::Result<Cluster> {
+        let bin = postgres_bin_dir()?;
+        let as_postgres_user = running_as_root()?;
+        let dir = tempfile::Builder::new().prefix("lessor-pg-").tempdir()?;
+        let data = dir.path().join("data");
+        let log = dir.path().join("server.log");
+        if as_postgres_user {
+            // The temp dir is 0700 root; the server user must own it to create its files.
+            run(
+                Command::new("chown")
+                    .arg("postgres:postgres")
+                    .arg(dir.path()),
+                "chown",
+            )
+            .await?;
+        }
+        let mut cluster = Cluster {
+            port: 0,
+            bin,
+            data,
+            as_postgres_user,
+            watchdog: None,
+            dir,
+        };
+        let mut initdb = cluster.tool("initdb");
+        initdb.arg("-D").arg(&cluster.data).args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-locale",
+            "--no-sync",
+        ]);
+        run(&mut initdb, "initdb").await?;
+        cluster.watchdog = Some(cluster.spawn_watchdog()?);
+
+        // The port is free now but could be taken before the server binds it; retry a few.
+        let mut last_error = None;
+        for _ in 0..3 {
+            cluster.port = free_port()?;
+            let options = format!(
+                "-c port={} -c listen_addresses={LOCAL_HOST} -c unix_socket_directories={} \
+                 -c fsync=off -c max_connections=200",
+                cluster.port,
+                cluster.dir.path().display()
+            );
+            let mut start = cluster.tool("pg_ctl");
+            start.arg("-D").arg(&cluster.data).arg("-l").arg(&log);
+            start.args(["-w", "-t", "60", "-o", &options, "start"]);
+            match run(&mut start, "pg_ctl start").await {
+                Ok(()) => return Ok(cluster),
+                Err(error) => last_error = Some(error),
+            }
+        }
+        let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("pg_ctl start failed")))
+            .with_context(|| format!("server log:\n{log_text}"))
+    }
+
+    /// A command running `tool` from the server's bin dir as the server's OS user.
+    fn tool(&self, tool: &str) -> Command {
+        let path = self.bin.join(tool);
+        if self.as_postgres_user {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(path);
+            command
+        } else {
+            Command::new(path)
+        }
+    }
+
+    fn stop_command_line(&self) -> Vec<std::ffi::OsString> {
+        let mut line: Vec<std::ffi::OsString> = Vec::new();
+        if self.as_postgres_user {
+            line.extend(["runuser", "-u", "postgres", "--"].map(Into::into));
+        }
+        line.push(self.bin.join("pg_ctl").into());
+        line.extend(["-D".into(), self.data.clone().into()]);
+        line.extend(["-m", "immediate", "-w", "stop"].map(Into::into));
+        line
+    }
+
+    /// Starts `sh` polling our pid once a second; when we are gone it stops the server and
+    /// removes the directory. Killed by `Drop` when the cluster is dropped normally.
+    fn spawn_watchdog(&self) -> anyhow::Result<std::process::Child> {
+        const SCRIPT: &str = r#"pid=$1; dir=$2; shift 2
+while kill -0 "$pid" 2>/dev/null; do sleep 1; done
+"$@"; rm -rf "$dir""#;
+        std::process::Command::new("sh")
+            .args(["-c", SCRIPT, "lessor-pg-watchdog"])
+            .arg(std::process::id().to_string())
+            .arg(self.dir.path())
+            .args(self.stop_command_line())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("spawning the PostgreSQL watchdog")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if self.port != 0 {
+            let line = self.stop_command_line();
+            let (program, args) = line.split_at(1);
+            let stopped = std::process::Command::new(&program[0])
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            if !stopped.is_ok_and(|status| status.success()) {
+                eprintln!(
+                    "warning: could not stop throwaway PostgreSQL in {}",
+                    self.dir.path().display()
+                );
+            }
+        }
+        if let Some(mut watchdog) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+        }
+    }
+}
+
+/// The newest `/usr/lib/postgresql/<version>/bin` that has `initdb`.
+fn postgres_bin_dir() -> anyhow::Result<PathBuf> {
+    let root = Path::new("/usr/lib/postgresql");
+    let mut best: Option<(u32, PathBuf)> = None;
+    for entry in std::fs::read_dir(root).with_context(|| format!("reading {}", root.display()))? {
+        let entry = entry?;
+        let Ok(version) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let bin = entry.path().join("bin");
+        if bin.join("initdb").is_file() && best.as_ref().is_none_or(|(v, _)| version > *v) {
+            best = Some((version, bin));
+        }
+    }
+    match best {
+        Some((_, bin)) => Ok(bin),
+        None => bail!("no PostgreSQL server binaries under {}", root.display()),
+    }
+}
+
+/// Root owns `/proc/self` exactly when this process runs as root (Linux).
+fn running_as_root() -> anyhow::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    Ok(std::fs::metadata("/proc/self")
+        .context("reading /proc/self")?
+        .uid()
+        == 0)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind((LOCAL_HOST, 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+async fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .with_context(|| format!("running {what}"))?;
+    ensure!(
+        output.status.success(),
+        "{what} failed ({}): {}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn database_name(url: &str) -> String {
+        let mut conn = PgConnection::connect(url).await.unwrap();
+        let name: String = sqlx::query_scalar("SELECT current_database()")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        name
+    }
+
+    #[tokio::test]
+    async fn fresh_databases_are_distinct_and_empty() {
+        let pg = TestPostgres::shared().await.unwrap();
+        let (a, b) = (
+            pg.fresh_database().await.unwrap(),
+            pg.fresh_database().await.unwrap(),
+        );
+        assert_ne!(a, b);
+        assert!(database_name(&a).await.starts_with("lessor_test_"));
+        let mut conn = PgConnection::connect(&a).await.unwrap();
+        let tables: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(tables, 0);
+    }
+
+    #[tokio::test]
+    async fn throwaway_cluster_serves_and_stops_on_drop() {
+        let pg = TestPostgres::start_throwaway().await.unwrap();
+        assert!(pg.is_throwaway());
+        assert_ne!(pg.port(), LOCAL_PORT);
+        let url = pg.fresh_database().await.unwrap();
+        assert!(database_name(&url).await.starts_with("lessor_test_"));
+        let port = pg.port();
+        let dir = pg.cluster.as_ref().unwrap().dir.path().to_owned();
+        drop(pg);
+        assert!(
+            !answers(LOCAL_HOST, port).await,
+            "server still answers after drop"
+        );
+        assert!(!dir.exists(), "cluster directory left behind");
+    }
+}

@@ -1,0 +1,202 @@
+//! Server configuration: the file format (Vault-style HCL or JSON, unknown keys rejected),
+//! `LESSOR_*` environment overrides, and the validated runtime [`ServerConfig`] built from
+//! them. Nothing past this module sees the file types.
+
+mod file;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use file::ConfigFile;
+use file::{ListenerFile, StorageFile};
+
+/// Where the broker keeps its (encrypted) data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageConfig {
+    Sqlite {
+        path: PathBuf,
+    },
+    Postgres {
+        connection_url: String,
+        max_connections: u32,
+    },
+    Memory,
+}
+
+/// How the HTTP listener is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsConfig {
+    Disabled,
+    Files {
+        cert_file: PathBuf,
+        key_file: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerConfig {
+    pub address: SocketAddr,
+    pub tls: TlsConfig,
+    /// Bodies above this are refused with 413 before they are parsed.
+    pub max_request_size: usize,
+    pub max_request_duration: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Standard,
+    Json,
+}
+
+/// The validated configuration the server runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    pub storage: StorageConfig,
+    pub listener: ListenerConfig,
+    pub default_lease_ttl: Duration,
+    pub max_lease_ttl: Duration,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub api_addr: Option<String>,
+}
+
+/// Why a configuration was refused. Messages name the offending key, never a secret value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is invalid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+pub const DEFAULT_MAX_REQUEST_SIZE: usize = 32 * 1024 * 1024;
+pub const DEFAULT_MAX_REQUEST_DURATION: Duration = Duration::from_secs(90);
+/// Vault's system default and maximum lease TTL: 32 days.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(32 * 24 * 3600);
+
+impl ServerConfig {
+    /// Reads a config file (HCL, or JSON when it starts with `{`) and applies the environment.
+    pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let file = ConfigFile::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        Self::from_file(file, env)
+    }
+
+    /// Validates a parsed file and applies `LESSOR_*` overrides.
+    pub fn from_file(
+        file: ConfigFile,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let storage = match file.storage {
+            Some(StorageFile::Sqlite(sqlite)) => StorageConfig::Sqlite { path: sqlite.path },
+            Some(StorageFile::Postgresql(postgres)) => StorageConfig::Postgres {
+                connection_url: postgres.connection_url,
+                max_connections: postgres.max_parallel.unwrap_or(16),
+            },
+            Some(StorageFile::Inmem(_)) => StorageConfig::Memory,
+            None => return Err(ConfigError::Invalid("a storage block is required".into())),
+        };
+        let storage = match (storage, env("LESSOR_PG_CONNECTION_URL")) {
+            (
+                StorageConfig::Postgres {
+                    max_connections, ..
+                },
+                Some(url),
+            ) => StorageConfig::Postgres {
+                connection_url: url,
+                max_connections,
+            },
+            (storage, _) => storage,
+        };
+
+        let ListenerFile::Tcp(tcp) = file
+            .listener
+            .ok_or_else(|| ConfigError::Invalid("a listener \"tcp\" block is required".into()))?;
+        let address_text = env("LESSOR_LISTEN_ADDRESS").unwrap_or(tcp.address);
+        let address = address_text.parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "listener address {address_text:?} is not host:port"
+            ))
+        })?;
+        let tls = if tcp.tls_disable {
+            TlsConfig::Disabled
+        } else {
+            match (tcp.tls_cert_file, tcp.tls_key_file) {
+                (Some(cert_file), Some(key_file)) => TlsConfig::Files {
+                    cert_file,
+                    key_file,
+                },
+                _ => {
+                    return Err(ConfigError::Invalid(
+                        "the listener needs tls_cert_file and tls_key_file, or tls_disable = true"
+                            .into(),
+                    ));
+                }
+            }
+        };
+        let listener = ListenerConfig {
+            address,
+            tls,
+            max_request_size: tcp.max_request_size.unwrap_or(DEFAULT_MAX_REQUEST_SIZE),
+            max_request_duration: tcp
+                .max_request_duration
+                .map(|ttl| ttl.0)
+                .unwrap_or(DEFAULT_MAX_REQUEST_DURATION),
+        };
+        if listener.max_request_size == 0 {
+            return Err(ConfigError::Invalid(
+                "max_request_size must be positive".into(),
+            ));
+        }
+
+        let max_lease_ttl = file.max_lease_ttl.map(|t| t.0).unwrap_or(DEFAULT_LEASE_TTL);
+        let default_lease_ttl = file
+            .default_lease_ttl
+            .map(|t| t.0)
+            .unwrap_or(DEFAULT_LEASE_TTL);
+        if default_lease_ttl > max_lease_ttl {
+            return Err(ConfigError::Invalid(
+                "default_lease_ttl cannot exceed max_lease_ttl".into(),
+            ));
+        }
+        let log_format = match env("LESSOR_LOG_FORMAT")
+            .or(file.log_format)
+            .as_deref()
+            .unwrap_or("standard")
+        {
+            "standard" | "pretty" | "text" => LogFormat::Standard,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(ConfigError::Invalid(format!(
+                    "log_format {other:?} is not one of standard, json"
+                )));
+            }
+        };
+        Ok(ServerConfig {
+            storage,
+            listener,
+            default_lease_ttl,
+            max_lease_ttl,
+            log_level: env("LESSOR_LOG_LEVEL")
+                .or(file.log_level)
+                .unwrap_or_else(|| "info".into()),
+            log_format,
+            api_addr: env("LESSOR_API_ADDR").or(file.api_addr),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,126 @@
+use super::*;
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn parse(text: &str) -> Result<ServerConfig, ConfigError> {
+    let file = ConfigFile::parse(text).map_err(ConfigError::Invalid)?;
+    ServerConfig::from_file(file, &no_env)
+}
+
+#[test]
+fn hcl_with_sqlite_and_plain_listener() {
+    let config = parse(
+        r#"
+        storage "sqlite" { path = "/tmp/lessor.db" }
+        listener "tcp" {
+          address = "127.0.0.1:8300"
+          tls_disable = "true"
+          max_request_size = 1024
+        }
+        default_lease_ttl = "1h"
+        max_lease_ttl = "24h"
+        log_format = "json"
+        "#,
+    )
+    .unwrap();
+    assert_eq!(
+        config.storage,
+        StorageConfig::Sqlite {
+            path: "/tmp/lessor.db".into()
+        }
+    );
+    assert_eq!(config.listener.address, "127.0.0.1:8300".parse().unwrap());
+    assert_eq!(config.listener.tls, TlsConfig::Disabled);
+    assert_eq!(config.listener.max_request_size, 1024);
+    assert_eq!(config.default_lease_ttl, Duration::from_secs(3600));
+    assert_eq!(config.max_lease_ttl, Duration::from_secs(86400));
+    assert_eq!(config.log_format, LogFormat::Json);
+}
+
+#[test]
+fn json_with_postgres_and_tls() {
+    let config = parse(
+        r#"{"storage": {"postgresql": {"connection_url": "postgres://u@h/db", "max_parallel": 4}},
+            "listener": {"tcp": {"address": "0.0.0.0:8200", "tls_cert_file": "c.pem", "tls_key_file": "k.pem"}}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        config.storage,
+        StorageConfig::Postgres {
+            connection_url: "postgres://u@h/db".into(),
+            max_connections: 4
+        }
+    );
+    assert_eq!(
+        config.listener.tls,
+        TlsConfig::Files {
+            cert_file: "c.pem".into(),
+            key_file: "k.pem".into()
+        }
+    );
+}
+
+#[test]
+fn unknown_keys_are_errors() {
+    for text in [
+        r#"storage "sqlite" { path = "x" pathh = "y" }
+           listener "tcp" { tls_disable = true }"#,
+        r#"storage "sqlite" { path = "x" }
+           listener "tcp" { tls_disable = true tls_disabled = true }"#,
+        r#"storage "sqlite" { path = "x" }
+           listener "tcp" { tls_disable = true }
+           telemetryy = 1"#,
+        r#"storage "s3" { bucket = "x" }
+           listener "tcp" { tls_disable = true }"#,
+    ] {
+        assert!(parse(text).is_err(), "accepted: {text}");
+    }
+}
+
+#[test]
+fn tls_needs_both_files_unless_disabled() {
+    let error =
+        parse(r#"storage "inmem" {} listener "tcp" { tls_cert_file = "c.pem" }"#).unwrap_err();
+    assert!(error.to_string().contains("tls_key_file"), "{error}");
+}
+
+#[test]
+fn bad_values_are_named() {
+    let error =
+        parse(r#"storage "inmem" {} listener "tcp" { address = "nonsense" tls_disable = 1 }"#)
+            .unwrap_err();
+    assert!(error.to_string().contains("nonsense"), "{error}");
+    assert!(parse(r#"storage "inmem" {} listener "tcp" { tls_disable = "maybe" }"#).is_err());
+    let error = parse(
+        r#"storage "inmem" {} listener "tcp" { tls_disable = true } default_lease_ttl = "2h" max_lease_ttl = "1h""#,
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("default_lease_ttl"), "{error}");
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let file = ConfigFile::parse(
+        r#"storage "postgresql" { connection_url = "postgres://file" }
+           listener "tcp" { tls_disable = true }"#,
+    )
+    .unwrap();
+    let env = |name: &str| match name {
+        "LESSOR_PG_CONNECTION_URL" => Some("postgres://env".to_string()),
+        "LESSOR_LISTEN_ADDRESS" => Some("127.0.0.1:9999".to_string()),
+        "LESSOR_LOG_LEVEL" => Some("debug".to_string()),
+        _ => None,
+    };
+    let config = ServerConfig::from_file(file, &env).unwrap();
+    assert_eq!(
+        config.storage,
+        StorageConfig::Postgres {
+            connection_url: "postgres://env".into(),
+            max_connections: 16
+        }
+    );
+    assert_eq!(config.listener.address.port(), 9999);
+    assert_eq!(config.log_level, "debug");
+}

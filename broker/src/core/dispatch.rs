@@ -1,0 +1,324 @@
+//! The request pipeline: route → authenticate → decide create/update → authorize → dispatch.
+//!
+//! Architecture invariant: every request that is not to an unauthenticated route passes
+//! token authentication and the ACL check here, before any backend sees it. Backends never
+//! authorize on their own behalf (beyond login checks).
+
+use std::sync::Arc;
+
+use lessor_policy::{Acl, Capability};
+use lessor_sdk::{ClientInfo, Operation, Params, Request, Response, Route};
+use lessor_token::{TokenEntry, TokenResponse};
+use zeroize::Zeroizing;
+
+use super::Unsealed;
+use crate::error::ApiError;
+use crate::mount::{Mounted, MountedBackend, Target};
+use crate::request::{AuthBlock, LogicalRequest, LogicalResponse};
+use crate::system;
+
+/// An authenticated caller and what they may do.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub entry: TokenEntry,
+    pub acl: Arc<Acl>,
+}
+
+impl Caller {
+    pub fn client_info(&self) -> ClientInfo {
+        ClientInfo {
+            accessor: self.entry.accessor.clone(),
+            policies: self.entry.policies.clone(),
+            display_name: self.entry.display_name.clone(),
+            metadata: self.entry.meta.clone(),
+        }
+    }
+}
+
+/// The route a relative path matches, or 404 (nothing matches) / 405 (matched, but not for
+/// this operation).
+pub(crate) fn resolve<'a>(
+    routes: &'a [Route],
+    relative: &str,
+    operation: Operation,
+) -> Result<(&'a Route, Params), ApiError> {
+    let mut matched_any = false;
+    for route in routes {
+        if let Some(params) = route.pattern.matches(relative) {
+            matched_any = true;
+            let supported = route.supports(operation)
+                || (operation == Operation::Update && route.supports(Operation::Create));
+            if supported {
+                return Ok((route, params));
+            }
+        }
+    }
+    if matched_any {
+        Err(ApiError::UnsupportedOperation)
+    } else {
+        Err(ApiError::NotFound(String::new()))
+    }
+}
+
+fn capability(operation: Operation) -> Capability {
+    match operation {
+        Operation::Read => Capability::Read,
+        Operation::Create => Capability::Create,
+        Operation::Update => Capability::Update,
+        Operation::Patch => Capability::Patch,
+        Operation::Delete => Capability::Delete,
+        Operation::List => Capability::List,
+    }
+}
+
+impl Unsealed {
+    pub async fn handle(&self, request: LogicalRequest) -> Result<LogicalResponse, ApiError> {
+        let router = self.router();
+        let Some((target, relative)) = router.route(&request.path) else {
+            // Say nothing about the mount layout to callers without a valid token.
+            self.authenticate(&request).await?;
+            return Err(ApiError::NotFound(format!(
+                "no handler for route {:?}",
+                request.path
+            )));
+        };
+        match target {
+            Target::System => system::handle(self, request, &relative).await,
+            Target::Token => self.handle_token(request, &relative).await,
+            Target::Mount(mounted) => self.handle_mount(&mounted, request, &relative).await,
+        }
+    }
+
+    /// Checks the request's token; `PermissionDenied` when missing, unknown, expired or
+    /// used up. Counts one use of a limited-use token.
+    pub(crate) async fn authenticate(&self, request: &LogicalRequest) -> Result<Caller, ApiError> {
+        let token = request.token.as_ref().ok_or(ApiError::PermissionDenied)?;
+        let entry = self
+            .tokens
+            .authenticate(token.0.as_str())
+            .await
+            .map_err(ApiError::from)?;
+        let acl = self.policies.acl(&entry.policies).await?;
+        Ok(Caller { entry, acl })
+    }
+
+    /// Authorizes `operation` on the full request path; `sudo_required` adds the sudo check
+    /// of Vault's root-protected paths. Returns whether the matched rule grants sudo.
+    pub(crate) fn authorize(
+        &self,
+        caller: &Caller,
+        path: &str,
+        operation: Operation,
+        request: &LogicalRequest,
+        sudo_required: bool,
+    ) -> Result<bool, ApiError> {
+        let decision = caller
+            .acl
+            .authorize(path, capability(operation), Some(&request.data));
+        if !decision.allowed || (sudo_required && !decision.sudo) {
+            tracing::info!(
+                request_id = %request.id,
+                accessor = %caller.entry.accessor,
+                path,
+                operation = %operation,
+                sudo_required,
+                "request denied by policy"
+            );
+            return Err(ApiError::PermissionDenied);
+        }
+        Ok(decision.sudo)
+    }
+
+    async fn handle_mount(
+        &self,
+        mounted: &Arc<Mounted>,
+        mut request: LogicalRequest,
+        relative: &str,
+    ) -> Result<LogicalResponse, ApiError> {
+        let (route, params) = resolve(&mounted.routes, relative, request.operation)?;
+        let caller = if route.unauthenticated {
+            None
+        } else {
+            Some(self.authenticate(&request).await?)
+        };
+        let mut engine_request = Request {
+            id: request.id.clone(),
+            operation: request.operation,
+            route: route.pattern.source(),
+            path: relative.to_string(),
+            params,
+            data: std::mem::take(&mut request.data),
+            client: caller.as_ref().map(Caller::client_info),
+            mount_path: mounted.entry.path.clone(),
+        };
+        // Policies grant create and update separately; ask the backend which one this is.
+        if engine_request.operation == Operation::Update && route.supports(Operation::Create) {
+            let exists = match &mounted.backend {
+                MountedBackend::Secret(engine) => {
+                    engine.exists(&mounted.ctx, &engine_request).await?
+                }
+                MountedBackend::Auth(method) => {
+                    method.exists(&mounted.ctx, &engine_request).await?
+                }
+            };
+            if !exists {
+                engine_request.operation = Operation::Create;
+            }
+        }
+        if let Some(caller) = &caller {
+            request.data = engine_request.data.clone();
+            self.authorize(
+                caller,
+                &request.path,
+                engine_request.operation,
+                &request,
+                false,
+            )?;
+        }
+        let relative_path = engine_request.path.clone();
+        let response = match &mounted.backend {
+            MountedBackend::Secret(engine) => engine.handle(&mounted.ctx, engine_request).await,
+            MountedBackend::Auth(method) => method.handle(&mounted.ctx, engine_request).await,
+        }?;
+        self.finish(mounted, &relative_path, response).await
+    }
+
+    /// Turns an engine response into the broker's: mints the token for a login and refuses
+    /// leased secrets until the expiration manager exists (revoking what was created).
+    async fn finish(
+        &self,
+        mounted: &Arc<Mounted>,
+        request_path: &str,
+        response: Response,
+    ) -> Result<LogicalResponse, ApiError> {
+        let mut extra_warnings = Vec::new();
+        if let Some(lease) = response.secret {
+            // Invariant 3: a credential is tracked by a lease or revoked. Nothing can track
+            // it yet, so it is revoked before the error returns.
+            if let MountedBackend::Secret(engine) = &mounted.backend {
+                let now = self.clock.now();
+                let secret = lessor_sdk::LeasedSecret {
+                    lease_id: String::new(),
+                    kind: lease.kind,
+                    payload: lease.payload,
+                    issue_time: now,
+                    expire_time: now,
+                };
+                if let Err(error) = engine.revoke(&mounted.ctx, &secret).await {
+                    tracing::error!(mount = %mounted.entry.path, %error, "revoking an untracked secret failed");
+                }
+            }
+            return Err(ApiError::Internal(
+                "leased secrets are not supported by this build".into(),
+            ));
+        }
+        let auth = match response.auth {
+            None => None,
+            Some(grant) => {
+                let (issued, warnings) = self
+                    .tokens
+                    .issue_from_grant(&grant, &mounted.entry.path, request_path)
+                    .await
+                    .map_err(ApiError::from)?;
+                extra_warnings = warnings;
+                Some(auth_block(
+                    &issued.entry,
+                    Some(&issued.client_token),
+                    self.clock.now(),
+                ))
+            }
+        };
+        let mut warnings = response.warnings;
+        warnings.extend(extra_warnings);
+        Ok(LogicalResponse {
+            data: response.data,
+            auth,
+            warnings,
+            ..LogicalResponse::default()
+        })
+    }
+}
+
+impl Unsealed {
+    /// `auth/token/*`: the built-in token store's endpoints.
+    pub(super) async fn handle_token(
+        &self,
+        mut request: LogicalRequest,
+        relative: &str,
+    ) -> Result<LogicalResponse, ApiError> {
+        let caller = self.authenticate(&request).await?;
+        let (route, params) = resolve(&self.token_routes, relative, request.operation)?;
+        // Listing every accessor is root-protected, as in Vault.
+        let sudo_required = route.pattern.source() == "accessors";
+        let sudo = self.authorize(
+            &caller,
+            &request.path,
+            request.operation,
+            &request,
+            sudo_required,
+        )?;
+        let presented = request
+            .token
+            .as_ref()
+            .map(|token| lessor_token::SecretToken::new(token.0.as_str()))
+            .ok_or(ApiError::PermissionDenied)?;
+        let token_caller = lessor_token::Caller {
+            token: presented,
+            entry: caller.entry.clone(),
+            sudo,
+        };
+        let token_request = Request {
+            id: request.id.clone(),
+            operation: request.operation,
+            route: route.pattern.source(),
+            path: relative.to_string(),
+            params,
+            data: std::mem::take(&mut request.data),
+            client: Some(caller.client_info()),
+            mount_path: crate::mount::TOKEN_PREFIX.to_string(),
+        };
+        let now = self.clock.now();
+        let response = self
+            .token_endpoints
+            .handle(&token_request, &token_caller)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(match response {
+            TokenResponse::Data(map) => LogicalResponse::data(map),
+            TokenResponse::NoContent => LogicalResponse::no_content(),
+            TokenResponse::Issued { token, warnings } => LogicalResponse {
+                auth: Some(auth_block(&token.entry, Some(&token.client_token), now)),
+                warnings,
+                ..LogicalResponse::default()
+            },
+            TokenResponse::Renewed { entry, warnings } => LogicalResponse {
+                auth: Some(auth_block(&entry, None, now)),
+                warnings,
+                ..LogicalResponse::default()
+            },
+        })
+    }
+}
+
+/// The Vault `auth` block for a token; `client_token` is empty when renewing by accessor.
+pub(crate) fn auth_block(
+    entry: &TokenEntry,
+    client_token: Option<&lessor_token::SecretToken>,
+    now: time::OffsetDateTime,
+) -> AuthBlock {
+    AuthBlock {
+        client_token: Zeroizing::new(
+            client_token
+                .map(|t| t.expose().to_string())
+                .unwrap_or_default(),
+        ),
+        accessor: entry.accessor.clone(),
+        policies: entry.policies.clone(),
+        token_policies: entry.policies.clone(),
+        metadata: entry.meta.clone(),
+        lease_duration: entry.ttl_remaining(now),
+        renewable: entry.renewable,
+        orphan: entry.is_orphan(),
+        num_uses: entry.num_uses,
+    }
+}

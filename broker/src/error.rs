@@ -1,0 +1,68 @@
+//! The broker's error kinds. They describe what went wrong in domain terms; `http::error`
+//! maps each to a status code and a Vault-style `{"errors": [...]}` body, in one place.
+
+use lessor_sdk::EngineError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The broker is sealed: only init, unseal, seal-status and health answer.
+    #[error("Vault is sealed")]
+    Sealed,
+    #[error("Vault is not initialized")]
+    NotInitialized,
+    #[error("Vault is already initialized")]
+    AlreadyInitialized,
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// Missing, unknown, expired or exhausted token, or a policy that does not grant the
+    /// capability. Deliberately says nothing more.
+    #[error("permission denied")]
+    PermissionDenied,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("unsupported operation")]
+    UnsupportedOperation,
+    #[error("{0}")]
+    Upstream(String),
+    /// A failure inside the broker. The message is logged; the client sees a generic text.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        ApiError::InvalidRequest(message.into())
+    }
+
+    pub fn internal(message: impl std::fmt::Display) -> Self {
+        ApiError::Internal(message.to_string())
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(error: EngineError) -> Self {
+        match error {
+            EngineError::InvalidRequest(message) | EngineError::Conflict(message) => {
+                ApiError::InvalidRequest(message)
+            }
+            EngineError::NotFound => ApiError::NotFound(String::new()),
+            EngineError::PermissionDenied => ApiError::PermissionDenied,
+            EngineError::UnsupportedOperation => ApiError::UnsupportedOperation,
+            EngineError::Upstream(message) => ApiError::Upstream(message),
+            EngineError::Storage(error) => ApiError::internal(error),
+            EngineError::Internal(message) => ApiError::Internal(message),
+        }
+    }
+}
+
+impl From<lessor_sdk::StorageError> for ApiError {
+    fn from(error: lessor_sdk::StorageError) -> Self {
+        ApiError::internal(error)
+    }
+}
+
+impl From<lessor_token::TokenError> for ApiError {
+    fn from(error: lessor_token::TokenError) -> Self {
+        EngineError::from(error).into()
+    }
+}

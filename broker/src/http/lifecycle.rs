@@ -1,0 +1,396 @@
+//! The seal-lifecycle endpoints, which answer while sealed: `sys/init`, `sys/unseal`,
+//! `sys/seal-status`, `sys/seal`, `sys/health`, `sys/leader`, `sys/rekey/*`.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::AppState;
+use super::logical::{client_token, json_object, request_id};
+use crate::core::{SealStatusView, UnsealOutcome};
+use crate::error::ApiError;
+use crate::request::LogicalRequest;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn decode<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    crate::system::decode(&json_object(body)?)
+}
+
+fn seal_status_json(status: &SealStatusView) -> serde_json::Value {
+    serde_json::json!({
+        "type": "shamir",
+        "initialized": status.initialized,
+        "sealed": status.sealed,
+        "t": status.threshold,
+        "n": status.shares,
+        "progress": status.progress,
+        "nonce": status.nonce,
+        "version": VERSION,
+        "build_date": "",
+        "migration": false,
+        "recovery_seal": false,
+        "storage_type": "",
+    })
+}
+
+pub(super) async fn init_status(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let status = state.core.seal_status().await?;
+    Ok(Json(serde_json::json!({ "initialized": status.initialized })).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InitBody {
+    #[serde(default = "default_shares")]
+    secret_shares: u64,
+    #[serde(default = "default_threshold")]
+    secret_threshold: u64,
+    #[serde(default)]
+    pgp_keys: Option<Vec<String>>,
+    #[serde(default)]
+    root_token_pgp_key: Option<String>,
+    #[serde(default)]
+    stored_shares: Option<u64>,
+    #[serde(default)]
+    recovery_shares: Option<u64>,
+    #[serde(default)]
+    recovery_threshold: Option<u64>,
+    #[serde(default)]
+    recovery_pgp_keys: Option<Vec<String>>,
+}
+
+fn default_shares() -> u64 {
+    5
+}
+
+fn default_threshold() -> u64 {
+    3
+}
+
+fn share_count(value: u64, name: &str) -> Result<u8, ApiError> {
+    u8::try_from(value).map_err(|_| ApiError::invalid(format!("{name} must be between 1 and 255")))
+}
+
+pub(super) async fn init(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let body: InitBody = decode(&body)?;
+    if body.pgp_keys.as_ref().is_some_and(|k| !k.is_empty())
+        || body
+            .root_token_pgp_key
+            .as_ref()
+            .is_some_and(|k| !k.is_empty())
+        || body
+            .recovery_pgp_keys
+            .as_ref()
+            .is_some_and(|k| !k.is_empty())
+    {
+        return Err(ApiError::invalid(
+            "PGP-encrypted key shares are not supported",
+        ));
+    }
+    if body.stored_shares.unwrap_or(0) != 0
+        || body.recovery_shares.unwrap_or(0) != 0
+        || body.recovery_threshold.unwrap_or(0) != 0
+    {
+        return Err(ApiError::invalid(
+            "stored and recovery shares need an auto-unseal, which Lessor does not have",
+        ));
+    }
+    let shares = share_count(body.secret_shares, "secret_shares")?;
+    let threshold = share_count(body.secret_threshold, "secret_threshold")?;
+    let output = state.core.initialize(shares, threshold).await?;
+    let keys: Vec<String> = output
+        .shares
+        .iter()
+        .map(|s| s.to_hex().to_string())
+        .collect();
+    let keys_base64: Vec<String> = output
+        .shares
+        .iter()
+        .map(|s| s.to_base64().to_string())
+        .collect();
+    tracing::info!(shares, threshold, "broker initialized");
+    Ok(Json(serde_json::json!({
+        "keys": keys,
+        "keys_base64": keys_base64,
+        "root_token": output.root_token.as_str(),
+    }))
+    .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnsealBody {
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    reset: bool,
+    #[serde(default)]
+    migrate: bool,
+}
+
+pub(super) async fn unseal(
+    State(state): State<AppState>,
+    method: Method,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if method != Method::PUT && method != Method::POST {
+        return Err(ApiError::UnsupportedOperation);
+    }
+    let body: UnsealBody = decode(&body)?;
+    if body.migrate {
+        return Err(ApiError::invalid("seal migration is not supported"));
+    }
+    if !state.core.seal_status().await?.initialized {
+        return Err(ApiError::NotInitialized);
+    }
+    if body.reset {
+        state.core.reset_unseal().await;
+    } else {
+        let key = body
+            .key
+            .as_deref()
+            .filter(|key| !key.is_empty())
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "'key' must be specified in request body as JSON, or 'reset' set to true",
+                )
+            })?;
+        let key = zeroize::Zeroizing::new(key.to_string());
+        if let UnsealOutcome::Unsealed = state.core.submit_unseal_share(&key).await? {
+            // Progress is reported by the status below.
+        }
+    }
+    let status = state.core.seal_status().await?;
+    Ok(Json(seal_status_json(&status)).into_response())
+}
+
+pub(super) async fn seal_status(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let status = state.core.seal_status().await?;
+    Ok(Json(seal_status_json(&status)).into_response())
+}
+
+/// `sys/seal` needs a token whose policy grants `update` with `sudo` on `sys/seal`.
+pub(super) async fn seal(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if method != Method::PUT && method != Method::POST {
+        return Err(ApiError::UnsupportedOperation);
+    }
+    let unsealed = state.core.unsealed()?;
+    let request = LogicalRequest {
+        id: request_id(),
+        operation: lessor_sdk::Operation::Update,
+        path: "sys/seal".into(),
+        data: Default::default(),
+        token: client_token(&headers),
+        remote_addr: None,
+    };
+    let caller = unsealed.authenticate(&request).await?;
+    unsealed.authorize(
+        &caller,
+        "sys/seal",
+        lessor_sdk::Operation::Update,
+        &request,
+        true,
+    )?;
+    drop(unsealed);
+    state.core.seal().await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `sys/health` status-code overrides, as Vault's query parameters.
+#[derive(Debug, Deserialize, Default)]
+pub(super) struct HealthQuery {
+    standbyok: Option<bool>,
+    activecode: Option<u16>,
+    standbycode: Option<u16>,
+    sealedcode: Option<u16>,
+    uninitcode: Option<u16>,
+    perfstandbyok: Option<bool>,
+    performancestandbycode: Option<u16>,
+    drsecondarycode: Option<u16>,
+}
+
+pub(super) async fn health(
+    State(state): State<AppState>,
+    method: Method,
+    query: Result<Query<HealthQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|error| ApiError::invalid(error.body_text()))?;
+    let _ = (
+        query.standbyok,
+        query.perfstandbyok,
+        query.performancestandbycode,
+        query.drsecondarycode,
+        query.standbycode,
+    );
+    let status = state.core.seal_status().await?;
+    let code = if !status.initialized {
+        query.uninitcode.unwrap_or(501)
+    } else if status.sealed {
+        query.sealedcode.unwrap_or(503)
+    } else {
+        query.activecode.unwrap_or(200)
+    };
+    let code = StatusCode::from_u16(code)
+        .map_err(|_| ApiError::invalid("invalid status code override"))?;
+    let now = state.core.clock().now().unix_timestamp();
+    let body = serde_json::json!({
+        "initialized": status.initialized,
+        "sealed": status.sealed,
+        "standby": false,
+        "performance_standby": false,
+        "replication_performance_mode": "disabled",
+        "replication_dr_mode": "disabled",
+        "server_time_utc": now,
+        "version": VERSION,
+        "cluster_name": "lessor",
+        "cluster_id": "",
+    });
+    if method == Method::HEAD {
+        return Ok(code.into_response());
+    }
+    Ok((code, Json(body)).into_response())
+}
+
+pub(super) async fn leader(State(state): State<AppState>) -> Result<Response, ApiError> {
+    state.core.unsealed()?;
+    Ok(Json(serde_json::json!({
+        "ha_enabled": false,
+        "is_self": false,
+        "active_time": "0001-01-01T00:00:00Z",
+        "leader_address": "",
+        "leader_cluster_address": "",
+        "performance_standby": false,
+        "performance_standby_last_remote_wal": 0,
+    }))
+    .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RekeyInitBody {
+    #[serde(default = "default_shares")]
+    secret_shares: u64,
+    #[serde(default = "default_threshold")]
+    secret_threshold: u64,
+    #[serde(default)]
+    pgp_keys: Option<Vec<String>>,
+    #[serde(default)]
+    backup: bool,
+    #[serde(default)]
+    require_verification: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RekeyUpdateBody {
+    key: String,
+    nonce: String,
+}
+
+fn rekey_status_json(status: &lessor_seal::RekeyStatus) -> serde_json::Value {
+    serde_json::json!({
+        "nonce": status.nonce,
+        "started": status.started,
+        "t": status.t,
+        "n": status.n,
+        "progress": status.progress,
+        "required": status.required,
+        "pgp_fingerprints": null,
+        "backup": false,
+        "verification_required": false,
+        "verification_nonce": "",
+    })
+}
+
+/// `sys/rekey/init`: GET status, PUT/POST start, DELETE cancel. Authenticated by the current
+/// unseal key shares themselves, as in Vault; requires an unsealed broker.
+pub(super) async fn rekey_init(
+    State(state): State<AppState>,
+    method: Method,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    state.core.unsealed()?;
+    let seal = state.core.seal_manager();
+    let status = match method.as_str() {
+        "GET" => seal.rekey_status().await.map_err(crate::core::seal_error)?,
+        "PUT" | "POST" => {
+            let body: RekeyInitBody = decode(&body)?;
+            if body.pgp_keys.as_ref().is_some_and(|k| !k.is_empty())
+                || body.backup
+                || body.require_verification
+            {
+                return Err(ApiError::invalid(
+                    "PGP keys, backup and verification are not supported for rekey",
+                ));
+            }
+            seal.rekey_init(
+                share_count(body.secret_shares, "secret_shares")?,
+                share_count(body.secret_threshold, "secret_threshold")?,
+            )
+            .await
+            .map_err(crate::core::seal_error)?
+        }
+        "DELETE" => {
+            seal.rekey_cancel().await;
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+        _ => return Err(ApiError::UnsupportedOperation),
+    };
+    Ok(Json(rekey_status_json(&status)).into_response())
+}
+
+pub(super) async fn rekey_update(
+    State(state): State<AppState>,
+    method: Method,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if method != Method::PUT && method != Method::POST {
+        return Err(ApiError::UnsupportedOperation);
+    }
+    state.core.unsealed()?;
+    let body: RekeyUpdateBody = decode(&body)?;
+    let share = lessor_seal::decode_share(&body.key).map_err(crate::core::seal_error)?;
+    let seal = state.core.seal_manager();
+    match seal
+        .rekey_update(&share, &body.nonce)
+        .await
+        .map_err(crate::core::seal_error)?
+    {
+        lessor_seal::RekeyStep::Progress { .. } => {
+            let status = seal.rekey_status().await.map_err(crate::core::seal_error)?;
+            Ok(Json(rekey_status_json(&status)).into_response())
+        }
+        lessor_seal::RekeyStep::Complete(result) => {
+            tracing::info!("unseal key rekeyed");
+            let nonce = result.nonce.clone();
+            let keys: Vec<String> = result
+                .shares
+                .iter()
+                .map(|s| s.to_hex().to_string())
+                .collect();
+            let keys_base64: Vec<String> = result
+                .shares
+                .iter()
+                .map(|s| s.to_base64().to_string())
+                .collect();
+            Ok(Json(serde_json::json!({
+                "complete": true,
+                "nonce": nonce,
+                "keys": keys,
+                "keys_base64": keys_base64,
+                "pgp_fingerprints": null,
+                "backup": false,
+                "verification_required": false,
+            }))
+            .into_response())
+        }
+    }
+}
