@@ -6,6 +6,7 @@
 //! fails with "sealed" instead of reading plaintext.
 
 pub(crate) mod dispatch;
+mod leasing;
 mod mounts;
 mod unsealed;
 
@@ -15,7 +16,7 @@ use std::time::Duration;
 use lessor_barrier::UnsealedBarrier;
 use lessor_sdk::Clock;
 use lessor_seal::{SealManager, UnsealStep};
-use lessor_storage::Backend;
+use lessor_storage::{Backend, Storage};
 use lessor_token::TokenStore;
 use zeroize::Zeroizing;
 
@@ -61,7 +62,7 @@ pub enum UnsealOutcome {
 
 #[derive(Debug)]
 pub struct Core {
-    backend: Arc<dyn Backend>,
+    storage: Arc<dyn Storage>,
     seal: SealManager,
     clock: Arc<dyn Clock>,
     settings: CoreSettings,
@@ -73,10 +74,11 @@ pub struct Core {
 }
 
 impl Core {
-    pub fn new(backend: Arc<dyn Backend>, clock: Arc<dyn Clock>, settings: CoreSettings) -> Self {
+    pub fn new(storage: Arc<dyn Storage>, clock: Arc<dyn Clock>, settings: CoreSettings) -> Self {
+        let backend: Arc<dyn Backend> = storage.clone();
         Self {
-            seal: SealManager::new(lessor_barrier::Barrier::new(Arc::clone(&backend))),
-            backend,
+            seal: SealManager::new(lessor_barrier::Barrier::new(backend)),
+            storage,
             clock,
             settings,
             catalog: Catalog,
@@ -188,6 +190,7 @@ impl Core {
     async fn activate(&self, barrier: Arc<UnsealedBarrier>) -> Result<(), ApiError> {
         match Unsealed::load(
             Arc::clone(&barrier),
+            self.storage.clone(),
             Arc::clone(&self.clock),
             self.settings.clone(),
             self.catalog.clone(),
@@ -212,6 +215,7 @@ impl Core {
         let _transition = self.transition.lock().await;
         let previous = self.state.write().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(unsealed) = previous {
+            unsealed.leases().stop();
             unsealed.barrier().seal();
             tracing::info!("broker sealed");
         }
@@ -259,8 +263,8 @@ impl Core {
         &self.seal
     }
 
-    pub fn backend(&self) -> &Arc<dyn Backend> {
-        &self.backend
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
     }
 }
 

@@ -66,3 +66,15 @@ impl From<lessor_token::TokenError> for ApiError {
         EngineError::from(error).into()
     }
 }
+
+impl From<crate::lease::LeaseError> for ApiError {
+    fn from(error: crate::lease::LeaseError) -> Self {
+        use crate::lease::LeaseError;
+        match error {
+            LeaseError::NotFound => ApiError::InvalidRequest("lease not found".into()),
+            LeaseError::Invalid(message) => ApiError::InvalidRequest(message),
+            LeaseError::Engine(error) => error.into(),
+            LeaseError::Storage(message) => ApiError::Internal(message),
+        }
+    }
+}

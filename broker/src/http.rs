@@ -59,3 +59,6 @@ pub fn router(core: Arc<Core>, limits: Limits) -> Router {
             limits.max_request_duration,
         ))
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,6 +5,7 @@ pub mod config;
 pub mod core;
 pub mod error;
 pub mod http;
+pub mod lease;
 pub mod mount;
 pub mod policy_store;
 pub mod request;

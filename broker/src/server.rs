@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use lessor_sdk::SystemClock;
-use lessor_storage::Backend;
+use lessor_storage::Storage;
 use tokio::net::TcpListener;
 
 use crate::config::{
@@ -89,7 +89,7 @@ fn init_logging(config: &ServerConfig) {
     };
 }
 
-async fn open_backend(storage: &StorageConfig) -> anyhow::Result<Arc<dyn Backend>> {
+async fn open_storage(storage: &StorageConfig) -> anyhow::Result<Arc<dyn Storage>> {
     Ok(match storage {
         StorageConfig::Sqlite { path } => Arc::new(
             lessor_storage::SqliteBackend::open(path)
@@ -122,9 +122,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     };
     init_logging(&config);
 
-    let backend = open_backend(&config.storage).await?;
+    let storage = open_storage(&config.storage).await?;
     let core = Arc::new(Core::new(
-        backend,
+        storage,
         Arc::new(SystemClock),
         CoreSettings {
             default_lease_ttl: config.default_lease_ttl,

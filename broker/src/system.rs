@@ -4,6 +4,7 @@
 
 mod capabilities;
 mod keys;
+mod leases;
 mod mounts;
 mod policies;
 
@@ -31,6 +32,17 @@ const CAPABILITIES_ACCESSOR: &str = "capabilities-accessor";
 const ROTATE: &str = "rotate";
 const KEY_STATUS: &str = "key-status";
 const UI_MOUNTS: &str = "internal/ui/mounts/*path";
+const LEASES: &str = "leases";
+const LEASE_LOOKUP: &str = "leases/lookup";
+const LEASE_LOOKUP_LIST: &str = "leases/lookup/*prefix";
+const LEASE_RENEW: &str = "leases/renew/*id";
+const LEASE_RENEW_LEGACY: &str = "renew/*id";
+const LEASE_REVOKE: &str = "leases/revoke/*id";
+const LEASE_REVOKE_LEGACY: &str = "revoke/*id";
+const LEASE_REVOKE_PREFIX: &str = "leases/revoke-prefix/*prefix";
+const LEASE_REVOKE_FORCE: &str = "leases/revoke-force/*prefix";
+const LEASE_TIDY: &str = "leases/tidy";
+const LEASE_COUNT: &str = "leases/count";
 
 fn routes() -> Vec<Route> {
     vec![
@@ -48,6 +60,17 @@ fn routes() -> Vec<Route> {
         Route::new(ROTATE, &[Update]),
         Route::new(KEY_STATUS, &[Read]),
         Route::new(UI_MOUNTS, &[Read]),
+        Route::new(LEASES, &[Read, List]),
+        Route::new(LEASE_LOOKUP, &[Update]),
+        Route::new(LEASE_LOOKUP_LIST, &[List]),
+        Route::new(LEASE_RENEW, &[Update]),
+        Route::new(LEASE_RENEW_LEGACY, &[Update]),
+        Route::new(LEASE_REVOKE_PREFIX, &[Update]),
+        Route::new(LEASE_REVOKE_FORCE, &[Update]),
+        Route::new(LEASE_REVOKE, &[Update]),
+        Route::new(LEASE_REVOKE_LEGACY, &[Update]),
+        Route::new(LEASE_TIDY, &[Update]),
+        Route::new(LEASE_COUNT, &[Read]),
     ]
 }
 
@@ -57,6 +80,7 @@ fn requires_sudo(route: &str, operation: Operation) -> bool {
     match route {
         AUTH_MOUNT => operation != Read,
         ROTATE => true,
+        LEASE_LOOKUP_LIST | LEASE_REVOKE_PREFIX | LEASE_REVOKE_FORCE => true,
         _ => false,
     }
 }
@@ -133,6 +157,14 @@ pub(crate) async fn handle(
         CAPABILITIES_ACCESSOR => capabilities::accessor_capabilities(&sys).await,
         ROTATE => keys::rotate(&sys).await,
         KEY_STATUS => keys::status(&sys),
+        LEASES => leases::list_irrevocable(&sys).await,
+        LEASE_LOOKUP | LEASE_LOOKUP_LIST => leases::lookup(&sys).await,
+        LEASE_RENEW | LEASE_RENEW_LEGACY => leases::renew(&sys).await,
+        LEASE_REVOKE | LEASE_REVOKE_LEGACY => leases::revoke(&sys).await,
+        LEASE_REVOKE_PREFIX => leases::revoke_prefix(&sys, false).await,
+        LEASE_REVOKE_FORCE => leases::revoke_prefix(&sys, true).await,
+        LEASE_TIDY => leases::tidy(&sys).await,
+        LEASE_COUNT => leases::count(&sys).await,
         _ => Err(ApiError::NotFound(String::new())),
     }
 }

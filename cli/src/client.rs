@@ -18,6 +18,9 @@ const TOKEN_HEADER: &str = "X-Vault-Token";
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
+    /// The address as given, for error messages.
+    address: String,
+    /// The address with `/v1` appended.
     base: String,
     token: Option<SecretText>,
 }
@@ -49,6 +52,7 @@ impl Client {
             .map_err(|err| CliError::Setup(format!("Error setting up the HTTP client: {err}")))?;
         Ok(Client {
             http,
+            address: settings.address.trim().trim_end_matches('/').to_string(),
             base: api_base(&settings.address)?,
             token,
         })
@@ -80,8 +84,11 @@ impl Client {
     }
 
     /// LIST `path` (sent as `GET ?list=true`, which vault's own client does for proxies' sake).
+    /// Like the vault CLI, a listed path always ends in `/`: engines route `metadata/` (a
+    /// folder) apart from `metadata` (a secret named so).
     pub async fn list(&self, path: &str, action: &str) -> Result<Option<Value>, CliError> {
-        self.send_allowing_missing(Method::GET, path, None, &[("list", "true")], action)
+        let path = list_path(path);
+        self.send_allowing_missing(Method::GET, &path, None, &[("list", "true")], action)
             .await
     }
 
@@ -126,7 +133,7 @@ impl Client {
                 action,
             )
             .await?;
-        decode(response, action, false).await
+        decode(&self.address, response, action, false).await
     }
 
     async fn send_allowing_missing(
@@ -140,7 +147,7 @@ impl Client {
         let response = self
             .request(method, path, body.map(Body::Json), query, action)
             .await?;
-        decode(response, action, true).await
+        decode(&self.address, response, action, true).await
     }
 
     async fn send(
@@ -154,7 +161,7 @@ impl Client {
         let response = self
             .request(method, path, body.map(Body::Json), query, action)
             .await?;
-        decode(response, action, false).await
+        decode(&self.address, response, action, false).await
     }
 
     async fn request(
@@ -185,6 +192,7 @@ impl Client {
         }
         request.send().await.map_err(|source| CliError::Transport {
             action: action.to_string(),
+            address: self.address.clone(),
             source: source.without_url(),
         })
     }
@@ -209,6 +217,11 @@ enum Body<'a> {
     MergePatch(&'a Value),
 }
 
+/// `secret/metadata` → `secret/metadata/`.
+fn list_path(path: &str) -> String {
+    format!("{}/", path.trim_matches('/'))
+}
+
 /// `http://host:8200/` → `http://host:8200/v1`.
 fn api_base(address: &str) -> Result<String, CliError> {
     let trimmed = address.trim().trim_end_matches('/');
@@ -221,6 +234,7 @@ fn api_base(address: &str) -> Result<String, CliError> {
 }
 
 async fn decode(
+    address: &str,
     response: reqwest::Response,
     action: &str,
     missing_is_none: bool,
@@ -231,6 +245,7 @@ async fn decode(
         .await
         .map_err(|source| CliError::Transport {
             action: action.to_string(),
+            address: address.to_string(),
             source: source.without_url(),
         })?;
     interpret(status, &bytes, action, missing_is_none)
@@ -304,6 +319,12 @@ mod tests {
             "https://vault.example/v1"
         );
         assert!(api_base("127.0.0.1:8200").is_err());
+    }
+
+    #[test]
+    fn listed_paths_end_in_one_slash() {
+        assert_eq!(list_path("secret/metadata"), "secret/metadata/");
+        assert_eq!(list_path("/secret/metadata//"), "secret/metadata/");
     }
 
     #[test]

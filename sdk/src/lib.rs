@@ -26,7 +26,7 @@ pub use auth::{AuthGrant, AuthMethod, AuthRenewal};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{EngineContext, SecretEngine};
 pub use error::{EngineError, StorageError};
-pub use lease::{LeaseSpec, LeasedSecret, RenewOutcome};
+pub use lease::{LeaseIntents, LeaseSpec, LeasedSecret, RenewOutcome};
 pub use operation::Operation;
 pub use request::{ClientInfo, Request};
 pub use response::Response;

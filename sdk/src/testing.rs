@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use crate::{MountStorage, StorageError, StorageOp};
+use crate::{EngineError, LeaseIntents, MountStorage, StorageError, StorageOp};
 
 #[derive(Debug, Default)]
 pub struct MemoryMountStorage {
@@ -74,5 +74,40 @@ impl MountStorage for MemoryMountStorage {
             }
         }
         Ok(())
+    }
+}
+
+/// Records intents in memory, for engine unit tests that check what an engine registers
+/// before creating a credential.
+#[derive(Debug, Default)]
+pub struct RecordingIntents {
+    begun: Mutex<Vec<(String, String, serde_json::Value)>>,
+}
+
+impl RecordingIntents {
+    /// Every intent begun so far: (lease id, kind, payload).
+    pub fn begun(&self) -> Vec<(String, String, serde_json::Value)> {
+        self.begun
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+}
+
+#[async_trait]
+impl LeaseIntents for RecordingIntents {
+    async fn begin(
+        &self,
+        request_path: &str,
+        kind: &str,
+        payload: serde_json::Value,
+    ) -> Result<String, EngineError> {
+        let mut begun = self
+            .begun
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let lease_id = format!("{request_path}/intent{}", begun.len());
+        begun.push((lease_id.clone(), kind.to_string(), payload));
+        Ok(lease_id)
     }
 }

@@ -156,6 +156,34 @@ impl UnsealedBarrier {
         tracing::info!("barrier sealed");
     }
 
+    /// Encrypts a record stored outside the key/value table (e.g. the lease index), bound to
+    /// `domain` and `id`. The AAD starts with a NUL byte, which no storage key may contain, so
+    /// a record can never be swapped with a key/value entry or with a record of another id.
+    pub fn seal_record(
+        &self,
+        domain: &str,
+        id: &str,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, BarrierError> {
+        let aad = record_aad(domain, id);
+        self.with_keys(|keys| {
+            let (term, data_key) = keys.keyring.active()?;
+            seal_value(term, data_key, &aad, plaintext)
+        })
+    }
+
+    /// Decrypts a record sealed by [`seal_record`](Self::seal_record) for the same domain and id.
+    pub fn open_record(
+        &self,
+        domain: &str,
+        id: &str,
+        sealed: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, BarrierError> {
+        let aad = record_aad(domain, id);
+        let (term, body) = value_term(sealed)?;
+        self.with_keys(|keys| decrypt(keys.keyring.key(term)?, &aad, body))
+    }
+
     fn encrypt(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, BarrierError> {
         self.with_keys(|keys| {
             let (term, data_key) = keys.keyring.active()?;
@@ -174,6 +202,15 @@ impl UnsealedBarrier {
         let guard = self.keys.read().unwrap_or_else(PoisonError::into_inner);
         work(guard.as_ref().ok_or(BarrierError::Sealed)?)
     }
+}
+
+fn record_aad(domain: &str, id: &str) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(domain.len() + id.len() + 2);
+    aad.push(0);
+    aad.extend_from_slice(domain.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(id.as_bytes());
+    aad
 }
 
 fn check_key(key: &str) -> Result<(), BarrierError> {

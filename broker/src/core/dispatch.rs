@@ -180,37 +180,29 @@ impl Unsealed {
             MountedBackend::Secret(engine) => engine.handle(&mounted.ctx, engine_request).await,
             MountedBackend::Auth(method) => method.handle(&mounted.ctx, engine_request).await,
         }?;
-        self.finish(mounted, &relative_path, response).await
+        self.finish(mounted, &relative_path, caller.as_ref(), response)
+            .await
     }
 
-    /// Turns an engine response into the broker's: mints the token for a login and refuses
-    /// leased secrets until the expiration manager exists (revoking what was created).
+    /// Turns an engine response into the broker's: registers the lease of a secret (owned
+    /// by the caller's token) and mints the token of a login.
     async fn finish(
         &self,
         mounted: &Arc<Mounted>,
         request_path: &str,
+        caller: Option<&Caller>,
         response: Response,
     ) -> Result<LogicalResponse, ApiError> {
         let mut extra_warnings = Vec::new();
-        if let Some(lease) = response.secret {
-            // Invariant 3: a credential is tracked by a lease or revoked. Nothing can track
-            // it yet, so it is revoked before the error returns.
-            if let MountedBackend::Secret(engine) = &mounted.backend {
-                let now = self.clock.now();
-                let secret = lessor_sdk::LeasedSecret {
-                    lease_id: String::new(),
-                    kind: lease.kind,
-                    payload: lease.payload,
-                    issue_time: now,
-                    expire_time: now,
-                };
-                if let Err(error) = engine.revoke(&mounted.ctx, &secret).await {
-                    tracing::error!(mount = %mounted.entry.path, %error, "revoking an untracked secret failed");
-                }
-            }
-            return Err(ApiError::Internal(
-                "leased secrets are not supported by this build".into(),
-            ));
+        let mut lease = None;
+        if let Some(spec) = response.secret {
+            let owner = caller.map(|caller| (caller.entry.hash.clone(), caller.entry.expire_time));
+            let registered = self
+                .leases
+                .register(&mounted.entry.path, request_path, spec, owner)
+                .await
+                .map_err(ApiError::from)?;
+            lease = Some(registered);
         }
         let auth = match response.auth {
             None => None,
@@ -234,7 +226,12 @@ impl Unsealed {
             data: response.data,
             auth,
             warnings,
-            ..LogicalResponse::default()
+            lease_id: lease
+                .as_ref()
+                .map(|l| l.lease_id.clone())
+                .unwrap_or_default(),
+            lease_duration: lease.as_ref().map_or(0, |l| l.ttl.as_secs()),
+            renewable: lease.as_ref().is_some_and(|l| l.renewable),
         })
     }
 }

@@ -8,6 +8,7 @@ use rand::Rng;
 
 use super::Unsealed;
 use crate::error::ApiError;
+use crate::lease::MountIntents;
 use crate::mount::{
     MountEntry, MountKind, MountTuning, Mounted, MountedBackend, Router, normalize_path,
 };
@@ -72,6 +73,7 @@ impl Unsealed {
                 entry.storage_prefix(),
             )),
             clock: Arc::clone(&self.clock),
+            leases: Arc::new(MountIntents::new(&self.leases, entry.path.clone())),
             mount_path: entry.path.clone(),
             default_lease_ttl: effective(
                 entry.config.default_lease_ttl,
@@ -166,7 +168,12 @@ impl Unsealed {
             .into_iter()
             .filter(|entry| entry.path != path)
             .collect();
-        // Unroute first so no request writes into the data we are about to delete.
+        // Its leases go first: their engine must still be mounted to revoke them, and a
+        // mount whose credentials cannot be revoked stays mounted.
+        self.leases.revoke_prefix(&path).await.map_err(|error| {
+            ApiError::invalid(format!("failed to revoke the mount's leases: {error}"))
+        })?;
+        // Unroute next so no request writes into the data we are about to delete.
         self.write_table(kind, &table).await?;
         self.publish(
             router

@@ -5,10 +5,13 @@ use std::sync::{Arc, RwLock};
 use lessor_barrier::UnsealedBarrier;
 use lessor_sdk::Clock;
 use lessor_sdk::Route;
+use lessor_storage::LeaseIndex;
 use lessor_token::{TokenEndpoints, TokenLimits, TokenStore};
 
 use super::CoreSettings;
+use super::leasing::{LeaseHooks, MountTarget};
 use crate::error::ApiError;
+use crate::lease::{ExpirationManager, RetryPolicy};
 use crate::mount::{Catalog, MountKind, Router};
 use crate::policy_store::PolicyStore;
 use crate::view::BarrierView;
@@ -34,8 +37,9 @@ pub struct Unsealed {
     pub(super) token_endpoints: TokenEndpoints,
     pub(super) token_routes: Vec<Route>,
     pub(super) policies: PolicyStore,
-    /// Swapped whole on mount changes; read without awaiting.
-    pub(super) router: RwLock<Arc<Router>>,
+    pub(super) leases: Arc<ExpirationManager>,
+    /// Swapped whole on mount changes; read without awaiting. Shared with the lease target.
+    pub(super) router: Arc<RwLock<Arc<Router>>>,
     /// Serialises mount-table changes (read-modify-write of the persisted tables).
     pub(super) mount_changes: tokio::sync::Mutex<()>,
 }
@@ -44,6 +48,7 @@ impl Unsealed {
     /// Loads the mount tables and built-in stores from the barrier.
     pub(super) async fn load(
         barrier: Arc<UnsealedBarrier>,
+        index: Arc<dyn LeaseIndex>,
         clock: Arc<dyn Clock>,
         settings: CoreSettings,
         catalog: Catalog,
@@ -58,8 +63,22 @@ impl Unsealed {
             Arc::clone(&barrier),
             POLICY_PREFIX,
         )));
+        let router = Arc::new(RwLock::new(Arc::new(Router::default())));
+        let leases = ExpirationManager::new(
+            index,
+            Arc::clone(&barrier),
+            Arc::clone(&clock),
+            Arc::new(MountTarget {
+                router: Arc::clone(&router),
+            }),
+            RetryPolicy::default(),
+        );
+        tokens.set_hooks(Arc::new(LeaseHooks {
+            manager: Arc::downgrade(&leases),
+        }));
         let unsealed = Self {
             barrier,
+            leases,
             clock,
             settings,
             catalog,
@@ -67,7 +86,7 @@ impl Unsealed {
             token_endpoints,
             token_routes: TokenEndpoints::routes(),
             policies,
-            router: RwLock::new(Arc::new(Router::default())),
+            router,
             mount_changes: tokio::sync::Mutex::new(()),
         };
         let mut mounted = Vec::new();
@@ -78,11 +97,17 @@ impl Unsealed {
         }
         *unsealed.router.write().unwrap_or_else(|p| p.into_inner()) =
             Arc::new(Router::new(mounted));
+        // Only now can due leases find their engines.
+        unsealed.leases.start();
         Ok(unsealed)
     }
 
     pub fn barrier(&self) -> &Arc<UnsealedBarrier> {
         &self.barrier
+    }
+
+    pub fn leases(&self) -> &Arc<ExpirationManager> {
+        &self.leases
     }
 
     pub fn tokens(&self) -> &TokenStore {

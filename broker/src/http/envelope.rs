@@ -61,7 +61,11 @@ impl<'a> From<&'a AuthBlock> for AuthJson<'a> {
 
 /// Renders a core response: 204 when there is nothing to say, the envelope otherwise.
 pub fn render(request_id: &str, response: &LogicalResponse) -> Response {
-    if response.data.is_none() && response.auth.is_none() && response.warnings.is_empty() {
+    if response.data.is_none()
+        && response.auth.is_none()
+        && response.warnings.is_empty()
+        && response.lease_id.is_empty()
+    {
         return StatusCode::NO_CONTENT.into_response();
     }
     let envelope = Envelope {

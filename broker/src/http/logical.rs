@@ -150,7 +150,14 @@ pub(super) async fn handle(
             remote_addr: connect.map(|Extension(ConnectInfo(addr))| addr),
         };
         tracing::debug!(request_id = %id, path = %request.path, operation = %operation, "request");
-        Ok(state.core.handle(request).await)
+        // The core runs in its own task: if the client hangs up, axum drops this future, but
+        // a credential being created must still be registered (or revoked) — never left
+        // half-done because of a closed connection.
+        let core = std::sync::Arc::clone(&state.core);
+        let outcome = tokio::spawn(async move { core.handle(request).await }).await;
+        Ok(outcome.unwrap_or_else(|error| {
+            Err(ApiError::internal(format!("request task failed: {error}")))
+        }))
     }
     .await;
     match result {

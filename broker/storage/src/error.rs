@@ -11,6 +11,13 @@ pub enum StorageError {
     /// The caller passed a prefix this store refuses; nothing was read or written.
     #[error("invalid storage prefix: {0}")]
     InvalidPrefix(&'static str),
+    /// The caller passed a lease row (or owner) this store cannot hold; nothing was written.
+    #[error("invalid lease: {0}")]
+    InvalidLease(&'static str),
+    /// The database holds something this crate never writes (for example an unknown lease
+    /// state): another program or a newer broker changed it.
+    #[error("storage holds an unreadable row: {0}")]
+    Corrupt(&'static str),
     /// A constructor was given settings it cannot use.
     #[error("invalid storage configuration: {0}")]
     InvalidConfig(String),

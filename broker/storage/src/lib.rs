@@ -1,16 +1,22 @@
-//! Storage backends for the Lessor broker: one [`Backend`] trait over a sorted key/value store,
-//! implemented by [`SqliteBackend`] (the embedded default), [`PostgresBackend`] (shared storage
-//! for HA) and [`MemoryBackend`] (tests and `-dev-storage=memory`).
+//! Storage backends for the Lessor broker: one [`Backend`] trait over a sorted key/value store
+//! and one [`LeaseIndex`] trait over the leases sorted by due time, both implemented by
+//! [`SqliteBackend`] (the embedded default), [`PostgresBackend`] (shared storage for HA) and
+//! [`MemoryBackend`] (tests and `-dev-storage=memory`). [`Storage`] is the pair: the broker opens
+//! one backend as `Arc<dyn Storage>` and upcasts it to `Arc<dyn Backend>` for the barrier and to
+//! `Arc<dyn LeaseIndex>` for the expiration manager.
 //!
 //! # What storage may see (architecture invariant 2)
 //!
-//! Nothing unencrypted reaches a backend except keys. The barrier sits on top of this crate and
+//! Nothing unencrypted reaches a backend except keys and lease index columns. The barrier sits on top of this crate and
 //! seals every value with AES-256-GCM (random 96-bit nonce, the storage key as AAD) before it
 //! calls [`Backend::put`] or [`Backend::apply`]. So for this crate:
 //!
 //! - **Keys are plain** UTF-8 paths (`sys/token/id/…`, `logical/<mount uuid>/…`). They are the
 //!   only structure storage understands: listing and prefix deletion work on them, ordered
 //!   bytewise. They must therefore not embed secrets; callers store hashes, never raw tokens.
+//! - **Lease rows** add three plain columns the expiration manager queries by: the due time
+//!   (unix milliseconds), the state, and the owner (a token hash, already an HMAC). Lease ids
+//!   follow the key rules. The lease record itself is a sealed value like any other.
 //! - **Values are opaque sealed bytes.** Storage never parses, compresses, logs or prints them:
 //!   [`StorageError`] carries no values (and no keys), and [`Op`]'s `Debug` prints only a length.
 //!
@@ -23,12 +29,14 @@
 
 mod error;
 mod keyspace;
+mod lease;
 mod memory;
 mod postgres;
 mod sqlite;
 
 pub use error::StorageError;
 pub use keyspace::MAX_KEY_LEN;
+pub use lease::{LeaseIndex, LeaseRow, LeaseState, Storage};
 pub use memory::MemoryBackend;
 pub use postgres::PostgresBackend;
 pub use sqlite::SqliteBackend;

@@ -1,5 +1,7 @@
-//! The in-memory backend: a `BTreeMap` behind a lock. Used by tests and
-//! `-dev-storage=memory`; everything is lost when the process exits.
+//! The in-memory backend: a `BTreeMap` behind a lock, and the lease index beside it in
+//! [`leases`]. Used by tests and `-dev-storage=memory`; everything is lost when the process exits.
+
+mod leases;
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -8,10 +10,11 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use crate::keyspace::{self, LIST_BATCH};
 use crate::{Backend, Op, StorageError};
 
-/// A [`Backend`] kept in process memory.
+/// A [`Backend`] and [`LeaseIndex`](crate::LeaseIndex) kept in process memory.
 #[derive(Default)]
 pub struct MemoryBackend {
     entries: RwLock<BTreeMap<String, Vec<u8>>>,
+    leases: leases::LeaseTable,
 }
 
 impl MemoryBackend {
@@ -44,6 +47,7 @@ impl std::fmt::Debug for MemoryBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryBackend")
             .field("entries", &self.read().len())
+            .field("leases", &self.leases.len())
             .finish()
     }
 }

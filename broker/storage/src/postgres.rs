@@ -1,5 +1,8 @@
 //! The PostgreSQL backend: the shared store that lets several brokers run active/standby. One
-//! table, keyed by `text COLLATE "C"` so that B-tree range scans are bytewise.
+//! table, keyed by `text COLLATE "C"` so that B-tree range scans are bytewise. The lease index in
+//! the same database is in [`leases`].
+
+mod leases;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
@@ -14,7 +17,7 @@ const UPSERT: &str = "INSERT INTO lessor_entries (key, value) VALUES ($1, $2) \
                       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value";
 const DELETE: &str = "DELETE FROM lessor_entries WHERE key = $1";
 
-/// A [`Backend`] in a PostgreSQL database.
+/// A [`Backend`] and [`LeaseIndex`](crate::LeaseIndex) in a PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct PostgresBackend {
     pool: PgPool,

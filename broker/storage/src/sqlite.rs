@@ -1,5 +1,7 @@
 //! The SQLite backend, Lessor's embedded default: one file, WAL journal, and a single writer
-//! connection beside a small pool of readers.
+//! connection beside a small pool of readers. The lease index on the same file is in [`leases`].
+
+mod leases;
 
 use std::path::Path;
 use std::time::Duration;
@@ -25,7 +27,7 @@ const DELETE: &str = "DELETE FROM lessor_entries WHERE key = ?1";
 /// Reader connections. WAL lets them read while the writer commits.
 const READERS: u32 = 4;
 
-/// A [`Backend`] in one SQLite file.
+/// A [`Backend`] and [`LeaseIndex`](crate::LeaseIndex) in one SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteBackend {
     /// Exactly one connection: SQLite admits one writer at a time anyway, and queueing in the

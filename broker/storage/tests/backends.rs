@@ -2,47 +2,59 @@
 //! persistence across reopen, SQLite's journal mode, PostgreSQL's collation and concurrent
 //! migrations, and a throwaway PostgreSQL cluster.
 
+#[cfg(test)]
 mod conformance;
 
-use lessor_storage::{Backend, MemoryBackend, PostgresBackend, SqliteBackend, StorageError};
+use std::sync::Arc;
+
+use lessor_storage::{
+    Backend, LeaseIndex, LeaseRow, LeaseState, MemoryBackend, PostgresBackend, SqliteBackend,
+    Storage, StorageError,
+};
 use lessor_test_support::postgres::TestPostgres;
 use sqlx::Connection;
 
-/// A backend under test and whatever must outlive it (the SQLite temp dir).
-struct Subject {
-    backend: Box<dyn Backend>,
-    _dir: Option<tempfile::TempDir>,
-}
+/// The backends under test, each over an empty store.
+#[cfg(test)]
+mod subject {
+    use super::*;
 
-async fn memory() -> Subject {
-    Subject {
-        backend: Box::new(MemoryBackend::new()),
-        _dir: None,
+    /// A backend under test and whatever must outlive it (the SQLite temp dir).
+    pub struct Subject {
+        pub backend: Box<dyn Storage>,
+        _dir: Option<tempfile::TempDir>,
     }
-}
 
-async fn sqlite() -> Subject {
-    let dir = tempfile::tempdir().unwrap();
-    let backend = SqliteBackend::open(&dir.path().join("lessor.db"))
-        .await
-        .unwrap();
-    Subject {
-        backend: Box::new(backend),
-        _dir: Some(dir),
+    pub async fn memory() -> Subject {
+        Subject {
+            backend: Box::new(MemoryBackend::new()),
+            _dir: None,
+        }
     }
-}
 
-async fn postgres() -> Subject {
-    let url = TestPostgres::shared()
-        .await
-        .unwrap()
-        .fresh_database()
-        .await
-        .unwrap();
-    let backend = PostgresBackend::connect(&url, 8).await.unwrap();
-    Subject {
-        backend: Box::new(backend),
-        _dir: None,
+    pub async fn sqlite() -> Subject {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = SqliteBackend::open(&dir.path().join("lessor.db"))
+            .await
+            .unwrap();
+        Subject {
+            backend: Box::new(backend),
+            _dir: Some(dir),
+        }
+    }
+
+    pub async fn postgres() -> Subject {
+        let url = TestPostgres::shared()
+            .await
+            .unwrap()
+            .fresh_database()
+            .await
+            .unwrap();
+        let backend = PostgresBackend::connect(&url, 8).await.unwrap();
+        Subject {
+            backend: Box::new(backend),
+            _dir: None,
+        }
     }
 }
 
@@ -52,7 +64,7 @@ macro_rules! conformance_suite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $check() {
-                    let subject = super::$backend().await;
+                    let subject = super::subject::$backend().await;
                     super::conformance::$check(subject.backend.as_ref()).await;
                 }
             )*
@@ -64,6 +76,10 @@ macro_rules! conformance_suite {
             list_many_children, large_values, apply_in_order, apply_is_atomic,
             invalid_keys_are_rejected, delete_prefix, delete_prefix_unicode_edges,
             concurrent_writers,
+            lease_put_get_replace, lease_delete, lease_due_order_limit_and_ties,
+            lease_prefix_paging, lease_list_semantics, lease_list_many_children,
+            lease_owner_index, lease_counts, lease_invalid_input, lease_batches,
+            lease_concurrent_put_delete, lease_twenty_thousand,
         );)*
     };
 }
@@ -83,6 +99,14 @@ async fn sqlite_persists_across_reopen_in_wal_mode() {
         }])
         .await
         .unwrap();
+    let row = LeaseRow {
+        id: "db/creds/app/1".into(),
+        due_at: 1_700_000_000_000,
+        state: LeaseState::Active,
+        owner: Some("tok-hash".into()),
+        value: vec![9; 40],
+    };
+    backend.put_lease(&row).await.unwrap();
     backend.close().await;
     assert!(
         backend.get("sys/keyring").await.is_err(),
@@ -99,6 +123,14 @@ async fn sqlite_persists_across_reopen_in_wal_mode() {
         Some(vec![1, 2, 3])
     );
     assert_eq!(reopened.list("").await.unwrap(), ["logical/", "sys/"]);
+    assert_eq!(
+        reopened.get_lease("db/creds/app/1").await.unwrap(),
+        Some(row)
+    );
+    assert_eq!(
+        reopened.lease_ids_by_owner("tok-hash").await.unwrap(),
+        ["db/creds/app/1"]
+    );
 
     // The journal mode is stored in the file, so a separate connection can confirm it.
     let url = format!("sqlite://{}", path.display());
@@ -112,7 +144,40 @@ async fn sqlite_persists_across_reopen_in_wal_mode() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(migrations, 1, "reopening re-ran or duplicated migrations");
+    assert_eq!(migrations, 2, "reopening re-ran or duplicated migrations");
+}
+
+/// The broker opens one backend as `Arc<dyn Storage>` and hands the barrier and the expiration
+/// manager their halves by upcasting: both halves are the same store.
+#[tokio::test]
+async fn storage_upcasts_to_a_backend_and_a_lease_index_over_one_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let opened = SqliteBackend::open(&dir.path().join("lessor.db"))
+        .await
+        .unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(opened);
+    let backend: Arc<dyn Backend> = Arc::clone(&storage).backend();
+    let leases: Arc<dyn LeaseIndex> = Arc::clone(&storage).lease_index();
+    backend.put("sys/k", b"v").await.unwrap();
+    let row = LeaseRow {
+        id: "m/1".into(),
+        due_at: 1,
+        state: LeaseState::Pending,
+        owner: None,
+        value: Vec::new(),
+    };
+    leases.put_lease(&row).await.unwrap();
+    assert_eq!(
+        storage.get("sys/k").await.unwrap().as_deref(),
+        Some(&b"v"[..])
+    );
+    assert_eq!(storage.get_lease("m/1").await.unwrap(), Some(row));
+    // Plain coercion works too, for callers that hold a concrete backend.
+    let memory = Arc::new(MemoryBackend::new());
+    let as_index: Arc<dyn LeaseIndex> = memory.clone();
+    let as_backend: Arc<dyn Backend> = memory;
+    assert_eq!(as_index.count_leases("", None).await.unwrap(), 0);
+    assert_eq!(as_backend.list("").await.unwrap(), Vec::<String>::new());
 }
 
 #[tokio::test]
@@ -188,7 +253,7 @@ async fn postgres_brokers_connecting_at_once_migrate_once() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(migrations, 1);
+    assert_eq!(migrations, 2);
 }
 
 #[tokio::test]
@@ -238,4 +303,5 @@ async fn postgres_backend_on_a_throwaway_cluster() {
     conformance::list_semantics(&fresh().await).await;
     conformance::concurrent_writers(&fresh().await).await;
     conformance::large_values(&fresh().await).await;
+    conformance::lease_concurrent_put_delete(&fresh().await).await;
 }

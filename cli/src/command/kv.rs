@@ -184,9 +184,11 @@ fn show_secret(ctx: &Context, path: &str, response: &Value) -> Result<(), CliErr
         print(&format::json(response));
         return Ok(());
     }
-    let metadata = table_of(inner.get("metadata"));
-    let data = table_of(Some(&fields));
-    print(&sectioned(path, &[("Metadata", metadata), ("Data", data)]));
+    let sections = [
+        Section::of("Metadata", inner.get("metadata")),
+        Section::of("Data", Some(&fields)),
+    ];
+    print(&sectioned(path, &sections));
     Ok(())
 }
 
@@ -199,8 +201,10 @@ fn show_metadata(ctx: &Context, path: &str, response: Option<Value>) -> Result<(
     if ctx.output.field.is_some() || ctx.output.format == Format::Json {
         return ctx.output.secret(&response);
     }
-    let metadata = table_of(response.get("data"));
-    print(&sectioned(path, &[("Metadata", metadata)]));
+    print(&sectioned(
+        path,
+        &[Section::of("Metadata", response.get("data"))],
+    ));
     Ok(())
 }
 
@@ -209,13 +213,16 @@ fn show_versions(ctx: &Context, path: &str, response: &Value) -> Result<(), CliE
     if ctx.output.field.is_some() || ctx.output.format == Format::Json {
         return ctx.output.secret(response);
     }
-    let data = response.get("data").and_then(Value::as_object);
-    let mut settings = data.cloned().unwrap_or_default();
+    let mut settings = response
+        .get("data")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     let versions = settings.remove("versions");
-    let mut sections = vec![(
-        "Metadata".to_string(),
-        key_value_table(&map_rows(&settings)),
-    )];
+    let mut sections = vec![Section {
+        title: "Metadata".into(),
+        rows: map_rows(&settings),
+    }];
     if let Some(versions) = versions.as_ref().and_then(Value::as_object) {
         let mut numbers: Vec<(u64, &String)> = versions
             .keys()
@@ -223,35 +230,53 @@ fn show_versions(ctx: &Context, path: &str, response: &Value) -> Result<(), CliE
             .collect();
         numbers.sort();
         for (_, key) in numbers {
-            sections.push((format!("Version {key}"), table_of(versions.get(key))));
+            sections.push(Section::of(&format!("Version {key}"), versions.get(key)));
         }
     }
-    let sections: Vec<(&str, String)> = sections
-        .iter()
-        .map(|(t, body)| (t.as_str(), body.clone()))
-        .collect();
-    print(&sectioned(path, &sections));
+    print(&sectioned_as("Metadata Path", path, &sections));
     Ok(())
 }
 
-fn table_of(value: Option<&Value>) -> String {
-    match value.and_then(Value::as_object) {
-        Some(map) => key_value_table(&map_rows(map)),
-        None => key_value_table(&[]),
+/// One titled table of a KV answer.
+#[derive(Debug)]
+struct Section {
+    title: String,
+    rows: Vec<(String, String)>,
+}
+
+impl Section {
+    fn of(title: &str, value: Option<&Value>) -> Self {
+        let rows = value
+            .and_then(Value::as_object)
+            .map(map_rows)
+            .unwrap_or_default();
+        Section {
+            title: title.to_string(),
+            rows,
+        }
+    }
+
+    /// Vault sizes a section's banner to its widest key plus the `    Value` column header.
+    fn render(&self) -> String {
+        let widest_key = self.rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        format!(
+            "{}\n{}",
+            banner(&self.title, widest_key + 9),
+            key_value_table(&self.rows)
+        )
     }
 }
 
-/// Vault's layout: `== Secret Path ==`, the path, then each titled table, banners as wide as
-/// the widest table.
-fn sectioned(path: &str, sections: &[(&str, String)]) -> String {
-    let width = sections
-        .iter()
-        .map(|(_, body)| format::width(body))
-        .max()
-        .unwrap_or(0);
-    let mut out = format!("{}\n{path}\n", banner("Secret Path", width));
-    for (title, body) in sections {
-        out.push_str(&format!("\n{}\n{body}", banner(title, width)));
+/// Vault's layout: `== Secret Path ==` as wide as the path, the path, then each section.
+fn sectioned(path: &str, sections: &[Section]) -> String {
+    sectioned_as("Secret Path", path, sections)
+}
+
+fn sectioned_as(path_title: &str, path: &str, sections: &[Section]) -> String {
+    let mut out = format!("{}\n{path}\n", banner(path_title, path.len()));
+    for section in sections {
+        out.push('\n');
+        out.push_str(&section.render());
     }
     out
 }
@@ -302,13 +327,32 @@ mod tests {
     }
 
     #[test]
-    fn sections_have_banners_as_wide_as_the_tables() {
-        let table = key_value_table(&[("version".into(), "1".into())]);
-        let out = sectioned("secret/data/a", &[("Metadata", table)]);
-        let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(lines[0], "== Secret Path ==");
-        assert_eq!(lines[1], "secret/data/a");
-        assert_eq!(lines[3], "=== Metadata ===");
-        assert_eq!(lines[4], "Key        Value");
+    fn sections_look_like_vault_kv_get() {
+        let metadata = json!({"created_time": "t", "custom_metadata": null, "version": 1});
+        let data = json!({"passcode": "p"});
+        let out = sectioned(
+            "secret/data/creds",
+            &[
+                Section::of("Metadata", Some(&metadata)),
+                Section::of("Data", Some(&data)),
+            ],
+        );
+        assert_eq!(
+            out,
+            "== Secret Path ==\n\
+             secret/data/creds\n\
+             \n\
+             ======= Metadata =======\n\
+             Key                Value\n\
+             ---                -----\n\
+             created_time       t\n\
+             custom_metadata    <nil>\n\
+             version            1\n\
+             \n\
+             ====== Data ======\n\
+             Key         Value\n\
+             ---         -----\n\
+             passcode    p\n"
+        );
     }
 }

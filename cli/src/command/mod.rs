@@ -28,7 +28,7 @@ use crate::token_file;
 
 /// Lessor: a dynamic secrets broker that speaks the Vault HTTP API.
 #[derive(Debug, Parser)]
-#[command(name = "lessor", version, about, propagate_version = true)]
+#[command(name = "lessor", version, about)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

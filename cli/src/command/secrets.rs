@@ -131,9 +131,9 @@ fn enable_body(args: &EnableArgs) -> Result<Value, CliError> {
     insert_some(&mut config, "max_lease_ttl", args.max_lease_ttl.clone());
     let mut options = Map::new();
     for option in &args.options {
-        let (key, value) = option.split_once('=').ok_or_else(|| {
-            CliError::Usage(format!("-options must be key=value, got {option:?}"))
-        })?;
+        let (key, value) = option
+            .split_once('=')
+            .ok_or_else(|| CliError::Usage("-options must be key=value".into()))?;
         options.insert(key.to_string(), Value::String(value.to_string()));
     }
     if let Some(version) = args.version {

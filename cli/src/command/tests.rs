@@ -114,3 +114,9 @@ fn outcomes_map_to_vault_exit_codes() {
     assert_eq!(Outcome::Success.exit_code(), 0);
     assert_eq!(Outcome::Negative.exit_code(), 2);
 }
+
+#[test]
+fn command_definition_is_consistent() {
+    use clap::CommandFactory;
+    Cli::command().debug_assert();
+}

@@ -77,11 +77,27 @@ impl BrokerProcess {
         Self::start_with(storage, "", extra_config).await
     }
 
+    /// A broker whose listener block (besides its address) is exactly `listener`, e.g. TLS
+    /// settings. Readiness is checked by the port accepting connections.
+    pub async fn start_tls(storage: Storage, listener: &str) -> anyhow::Result<Self> {
+        Self::start_config(storage, listener, "", false).await
+    }
+
     /// Like [`BrokerProcess::start`], with extra lines inside the `listener "tcp"` block.
     pub async fn start_with(
         storage: Storage,
         listener_extra: &str,
         extra_config: &str,
+    ) -> anyhow::Result<Self> {
+        let listener = format!("tls_disable = true\n  {listener_extra}");
+        Self::start_config(storage, &listener, extra_config, true).await
+    }
+
+    async fn start_config(
+        storage: Storage,
+        listener: &str,
+        extra_config: &str,
+        plain: bool,
     ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let port = free_port()?;
@@ -99,7 +115,7 @@ impl BrokerProcess {
         std::fs::write(
             &config,
             format!(
-                "{storage_block}\nlistener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n  tls_disable = true\n  {listener_extra}\n}}\n{extra_config}\n"
+                "{storage_block}\nlistener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n  {listener}\n}}\n{extra_config}\n"
             ),
         )?;
         let mut broker = Self::spawn(
@@ -109,8 +125,32 @@ impl BrokerProcess {
         )
         .await?;
         broker.config = Some(config);
-        broker.wait_ready().await?;
+        if plain {
+            broker.wait_ready().await?;
+        } else {
+            broker.wait_listening().await?;
+        }
         Ok(broker)
+    }
+
+    /// Waits until the port accepts TCP connections.
+    async fn wait_listening(&mut self) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("broker exited with {status}; logs:\n{}", self.logs());
+            }
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("broker did not start listening; logs:\n{}", self.logs());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Restarts a config-file broker on the same config and storage (a new process).

@@ -1,6 +1,11 @@
 //! The backend conformance suite: every check takes a `&dyn Backend` over an empty store and
-//! asserts the contract documented on `lessor_storage::Backend`. `tests/backends.rs` runs each
-//! check against the memory, SQLite and PostgreSQL backends.
+//! asserts the contract documented on `lessor_storage::Backend`; the lease index checks are in
+//! [`leases`]. `tests/backends.rs` runs each check against the memory, SQLite and PostgreSQL
+//! backends.
+
+mod leases;
+
+pub use leases::*;
 
 use lessor_storage::{Backend, MAX_KEY_LEN, Op, StorageError};
 

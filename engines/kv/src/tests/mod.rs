@@ -42,6 +42,7 @@ impl Harness {
         let ctx = EngineContext {
             storage,
             clock: clock.clone(),
+            leases: Arc::new(lessor_sdk::testing::RecordingIntents::default()),
             mount_path: "secret/".into(),
             default_lease_ttl: Duration::from_secs(3600),
             max_lease_ttl: Duration::from_secs(86400),

@@ -1,0 +1,80 @@
+//! How the core plugs into the expiration manager and the token store: lease renewals and
+//! revocations are routed to the issuing mount's engine, and revoking a token revokes its
+//! leases first.
+
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lessor_sdk::{EngineError, RenewOutcome};
+use lessor_token::{TokenEntry, TokenHooks};
+
+use crate::lease::{ExpirationManager, LeaseRecord, LeaseTarget, leased_secret};
+use crate::mount::{MountedBackend, Router};
+
+/// Routes lease operations to the engine mounted at the lease's mount path.
+#[derive(Debug)]
+pub(crate) struct MountTarget {
+    pub(crate) router: Arc<RwLock<Arc<Router>>>,
+}
+
+impl MountTarget {
+    fn engine(
+        &self,
+        mount: &str,
+    ) -> Result<(Arc<dyn lessor_sdk::SecretEngine>, lessor_sdk::EngineContext), EngineError> {
+        let router = Arc::clone(&self.router.read().unwrap_or_else(|p| p.into_inner()));
+        let mounted = router
+            .find(mount)
+            .ok_or_else(|| EngineError::Internal(format!("no engine is mounted at {mount}")))?;
+        match &mounted.backend {
+            MountedBackend::Secret(engine) => Ok((Arc::clone(engine), mounted.ctx.clone())),
+            MountedBackend::Auth(_) => Err(EngineError::Internal(format!(
+                "{mount} is an auth method and issues no leases"
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl LeaseTarget for MountTarget {
+    async fn revoke(&self, record: &LeaseRecord) -> Result<(), EngineError> {
+        let (engine, ctx) = self.engine(&record.mount)?;
+        engine.revoke(&ctx, &leased_secret(record)).await
+    }
+
+    async fn renew(
+        &self,
+        record: &LeaseRecord,
+        increment: Option<Duration>,
+    ) -> Result<RenewOutcome, EngineError> {
+        let (engine, ctx) = self.engine(&record.mount)?;
+        engine.renew(&ctx, &leased_secret(record), increment).await
+    }
+
+    fn max_lease_ttl(&self, mount: &str) -> Option<Duration> {
+        let router = Arc::clone(&self.router.read().unwrap_or_else(|p| p.into_inner()));
+        router.find(mount).map(|mounted| mounted.ctx.max_lease_ttl)
+    }
+}
+
+/// Revokes a token's leases before the token store deletes it. Weak, because the manager
+/// outlives neither the unsealed state nor the token store that holds these hooks.
+#[derive(Debug)]
+pub(crate) struct LeaseHooks {
+    pub(crate) manager: Weak<ExpirationManager>,
+}
+
+#[async_trait]
+impl TokenHooks for LeaseHooks {
+    async fn token_revoking(&self, entry: &TokenEntry) -> Result<(), EngineError> {
+        let Some(manager) = self.manager.upgrade() else {
+            return Err(EngineError::Internal("the broker is sealed".into()));
+        };
+        manager
+            .revoke_owner(&entry.hash)
+            .await
+            .map(|_| ())
+            .map_err(|error| EngineError::Upstream(error.to_string()))
+    }
+}

@@ -1,0 +1,775 @@
+//! The expiration manager: registers, renews and revokes leases, and revokes each one when
+//! it is due, retrying failures with backoff until the lease becomes irrevocable.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lessor_barrier::UnsealedBarrier;
+use lessor_sdk::{Clock, EngineError, LeaseSpec, LeasedSecret, RenewOutcome};
+use lessor_storage::{LeaseIndex, LeaseRow, LeaseState};
+use rand::Rng;
+use time::OffsetDateTime;
+use tokio::sync::{Notify, Semaphore};
+
+use super::RECORD_DOMAIN;
+use super::record::{LeaseRecord, unix_ms};
+use super::timer::TimerQueue;
+
+/// Where renewals and revocations go: the engine of the lease's mount. Implemented by the
+/// core over its router, so this module knows nothing of mounts.
+#[async_trait]
+pub trait LeaseTarget: Send + Sync + std::fmt::Debug {
+    async fn revoke(&self, record: &LeaseRecord) -> Result<(), EngineError>;
+    async fn renew(
+        &self,
+        record: &LeaseRecord,
+        increment: Option<Duration>,
+    ) -> Result<RenewOutcome, EngineError>;
+    /// The effective max lease TTL of a mount; `None` when it is not mounted.
+    fn max_lease_ttl(&self, mount: &str) -> Option<Duration>;
+}
+
+/// Timing of expiry, retries and intents.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Failed revocations before a lease becomes irrevocable.
+    pub max_attempts: u32,
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// How often an irrevocable lease is tried again.
+    pub irrevocable_retry: Duration,
+    /// How long a pending intent may wait for its request to finish before it is revoked.
+    /// Longer than any request may take (the listener's request timeout is shorter).
+    pub intent_ttl: Duration,
+    /// How far ahead the in-memory queue reaches.
+    pub horizon: Duration,
+    /// Rows read from the index per refill.
+    pub refill_batch: usize,
+    /// Revocations running at once.
+    pub concurrency: usize,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            base_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(120),
+            irrevocable_retry: Duration::from_secs(24 * 3600),
+            intent_ttl: Duration::from_secs(120),
+            horizon: Duration::from_secs(300),
+            refill_batch: 10_000,
+            concurrency: 64,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    #[error("lease not found")]
+    NotFound,
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("lease storage failed: {0}")]
+    Storage(String),
+}
+
+fn storage(error: impl std::fmt::Display) -> LeaseError {
+    LeaseError::Storage(error.to_string())
+}
+
+/// A newly registered lease, for the response envelope.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    pub lease_id: String,
+    pub ttl: Duration,
+    pub renewable: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct RenewResult {
+    pub lease_id: String,
+    pub ttl: Duration,
+    pub renewable: bool,
+    pub warnings: Vec<String>,
+    pub data: Option<lessor_sdk::Map>,
+}
+
+const LOCK_STRIPES: usize = 128;
+/// Revocations one bulk request (revoke-prefix, a token's leases) runs at once, so a large
+/// prefix does not open a connection per lease against the target system.
+const REVOKE_PARALLELISM: usize = 16;
+
+#[derive(Debug)]
+pub struct ExpirationManager {
+    index: Arc<dyn LeaseIndex>,
+    pub(super) barrier: Arc<UnsealedBarrier>,
+    clock: Arc<dyn Clock>,
+    target: Arc<dyn LeaseTarget>,
+    policy: RetryPolicy,
+    queue: Mutex<TimerQueue>,
+    /// When the queue was last refilled from the index (unix ms).
+    last_refill: Mutex<Option<i64>>,
+    wake: Notify,
+    pub(super) in_flight: Mutex<HashSet<String>>,
+    permits: Arc<Semaphore>,
+    /// Serialises changes to one lease (renew vs expiry vs revoke) without a global lock.
+    locks: Vec<tokio::sync::Mutex<()>>,
+    stopped: AtomicBool,
+}
+
+impl ExpirationManager {
+    pub fn new(
+        index: Arc<dyn LeaseIndex>,
+        barrier: Arc<UnsealedBarrier>,
+        clock: Arc<dyn Clock>,
+        target: Arc<dyn LeaseTarget>,
+        policy: RetryPolicy,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            index,
+            barrier,
+            clock,
+            target,
+            permits: Arc::new(Semaphore::new(policy.concurrency.max(1))),
+            policy,
+            queue: Mutex::new(TimerQueue::default()),
+            last_refill: Mutex::new(None),
+            wake: Notify::new(),
+            in_flight: Mutex::new(HashSet::new()),
+            locks: (0..LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+            stopped: AtomicBool::new(false),
+        })
+    }
+
+    /// Starts the expiry loop. It reads nothing at start beyond the next horizon.
+    pub fn start(self: &Arc<Self>) {
+        let manager = Arc::clone(self);
+        tokio::spawn(async move {
+            while !manager.stopped.load(Ordering::SeqCst) {
+                let wait = manager.tick().await;
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = manager.wake.notified() => {}
+                }
+            }
+            tracing::debug!("expiration manager stopped");
+        });
+    }
+
+    /// Stops the expiry loop (on seal). Revocations already running finish or fail.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    fn lock_for(&self, id: &str) -> &tokio::sync::Mutex<()> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        id.hash(&mut hasher);
+        let stripe = usize::try_from(hasher.finish() % LOCK_STRIPES as u64).unwrap_or(0);
+        &self.locks[stripe]
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, TimerQueue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn schedule(&self, id: &str, due: i64) {
+        self.queue().schedule(id, due);
+        self.wake.notify_one();
+    }
+
+    // ---- persistence -------------------------------------------------------------------
+
+    async fn store(&self, record: &LeaseRecord) -> Result<(), LeaseError> {
+        let plaintext = zeroize::Zeroizing::new(serde_json::to_vec(record).map_err(storage)?);
+        let value = self
+            .barrier
+            .seal_record(RECORD_DOMAIN, &record.id, &plaintext)
+            .map_err(storage)?;
+        self.index
+            .put_lease(&LeaseRow {
+                id: record.id.clone(),
+                due_at: record.due_at,
+                state: record.state,
+                owner: record.owner.clone(),
+                value,
+            })
+            .await
+            .map_err(storage)
+    }
+
+    /// Loads and authenticates a lease. The sealed record is the truth: a plain column that
+    /// disagrees with it was altered underneath the barrier, and is restored from the record.
+    async fn load(&self, id: &str) -> Result<Option<LeaseRecord>, LeaseError> {
+        let Some(row) = self.index.get_lease(id).await.map_err(storage)? else {
+            return Ok(None);
+        };
+        let plaintext = self
+            .barrier
+            .open_record(RECORD_DOMAIN, id, &row.value)
+            .map_err(|error| {
+                LeaseError::Storage(format!("lease record {id} does not decrypt: {error}"))
+            })?;
+        let record: LeaseRecord = serde_json::from_slice(&plaintext).map_err(|error| {
+            LeaseError::Storage(format!("lease record {id} is corrupt: {error}"))
+        })?;
+        if record.id != row.id
+            || record.due_at != row.due_at
+            || record.state != row.state
+            || record.owner != row.owner
+        {
+            tracing::warn!(lease_id = %id, "lease index row disagrees with its sealed record; restoring it");
+            self.store(&record).await?;
+        }
+        Ok(Some(record))
+    }
+
+    fn random_suffix() -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut rng = rand::rng();
+        (0..24)
+            .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+            .collect()
+    }
+
+    fn lease_id(mount: &str, request_path: &str) -> String {
+        let path = request_path.trim_matches('/');
+        if path.is_empty() {
+            format!("{mount}{}", Self::random_suffix())
+        } else {
+            format!("{mount}{path}/{}", Self::random_suffix())
+        }
+    }
+
+    // ---- registration ------------------------------------------------------------------
+
+    /// Persists a pending lease before an engine creates a credential.
+    pub async fn begin_intent(
+        &self,
+        mount: &str,
+        request_path: &str,
+        kind: &str,
+        payload: serde_json::Value,
+    ) -> Result<String, LeaseError> {
+        let now = self.now();
+        let expire = now + self.policy.intent_ttl;
+        let record = LeaseRecord {
+            id: Self::lease_id(mount, request_path),
+            mount: mount.to_string(),
+            kind: kind.to_string(),
+            payload,
+            state: LeaseState::Pending,
+            issue_time: now,
+            expire_time: expire,
+            last_renewal: None,
+            max_expire: Some(expire),
+            renewable: false,
+            owner: None,
+            due_at: unix_ms(expire),
+            attempts: 0,
+            last_error: None,
+        };
+        self.store(&record).await?;
+        self.schedule(&record.id, record.due_at);
+        Ok(record.id)
+    }
+
+    /// Turns an engine's lease spec into an active lease owned by `owner` (a token hash and
+    /// that token's own expiry, which no lease outlives).
+    pub async fn register(
+        &self,
+        mount: &str,
+        request_path: &str,
+        spec: LeaseSpec,
+        owner: Option<(String, Option<OffsetDateTime>)>,
+    ) -> Result<Registered, LeaseError> {
+        let now = self.now();
+        let mount_max = self
+            .target
+            .max_lease_ttl(mount)
+            .ok_or_else(|| LeaseError::Invalid(format!("no mount at {mount}")))?;
+        let max_total = spec.max_ttl.map_or(mount_max, |max| max.min(mount_max));
+        let (owner_hash, owner_expiry) = match owner {
+            Some((hash, expiry)) => (Some(hash), expiry),
+            None => (None, None),
+        };
+
+        let (id, issue_time, _guard) = match &spec.intent {
+            Some(intent) => {
+                let guard = self.lock_for(intent).lock().await;
+                match self.load(intent).await? {
+                    Some(record)
+                        if record.state == LeaseState::Pending && record.mount == mount =>
+                    {
+                        (intent.clone(), record.issue_time, Some(guard))
+                    }
+                    _ => {
+                        drop(guard);
+                        // The intent already expired and was revoked, or never existed: the
+                        // credential must not survive untracked.
+                        let orphan = self.ephemeral_record(mount, &spec, now);
+                        if let Err(error) = self.target.revoke(&orphan).await {
+                            tracing::error!(mount, %error, "revoking a credential whose intent was lost failed");
+                        }
+                        return Err(LeaseError::Invalid(
+                            "the lease intent expired before the credential was registered".into(),
+                        ));
+                    }
+                }
+            }
+            None => (Self::lease_id(mount, request_path), now, None),
+        };
+
+        let max_expire = issue_time + max_total;
+        let mut expire = (now + spec.ttl).min(max_expire);
+        if let Some(token_expiry) = owner_expiry {
+            expire = expire.min(token_expiry);
+        }
+        let record = LeaseRecord {
+            id: id.clone(),
+            mount: mount.to_string(),
+            kind: spec.kind,
+            payload: spec.payload,
+            state: LeaseState::Active,
+            issue_time,
+            expire_time: expire,
+            last_renewal: None,
+            max_expire: Some(max_expire),
+            renewable: spec.renewable,
+            owner: owner_hash,
+            due_at: unix_ms(expire),
+            attempts: 0,
+            last_error: None,
+        };
+        self.store(&record).await?;
+        self.schedule(&id, record.due_at);
+        let ttl = (expire - now).try_into().unwrap_or(Duration::ZERO);
+        Ok(Registered {
+            lease_id: id,
+            ttl,
+            renewable: record.renewable,
+        })
+    }
+
+    fn ephemeral_record(&self, mount: &str, spec: &LeaseSpec, now: OffsetDateTime) -> LeaseRecord {
+        LeaseRecord {
+            id: spec.intent.clone().unwrap_or_default(),
+            mount: mount.to_string(),
+            kind: spec.kind.clone(),
+            payload: spec.payload.clone(),
+            state: LeaseState::Pending,
+            issue_time: now,
+            expire_time: now,
+            last_renewal: None,
+            max_expire: None,
+            renewable: false,
+            owner: None,
+            due_at: unix_ms(now),
+            attempts: 0,
+            last_error: None,
+        }
+    }
+
+    // ---- client operations -------------------------------------------------------------
+
+    pub async fn lookup(&self, id: &str) -> Result<LeaseRecord, LeaseError> {
+        match self.load(id).await? {
+            Some(record) if record.state != LeaseState::Pending => Ok(record),
+            _ => Err(LeaseError::NotFound),
+        }
+    }
+
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, LeaseError> {
+        self.index.list_leases(prefix).await.map_err(storage)
+    }
+
+    pub async fn count(&self, prefix: &str, state: Option<LeaseState>) -> Result<u64, LeaseError> {
+        self.index
+            .count_leases(prefix, state)
+            .await
+            .map_err(storage)
+    }
+
+    /// Ids of irrevocable leases under `prefix` (for `sys/leases?type=irrevocable`).
+    pub async fn irrevocable(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<LeaseRecord>, LeaseError> {
+        let mut found = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let ids = self
+                .index
+                .lease_ids_with_prefix(prefix, after.as_deref(), 1000)
+                .await
+                .map_err(storage)?;
+            let Some(last) = ids.last().cloned() else {
+                return Ok(found);
+            };
+            for id in ids {
+                if let Some(record) = self.load(&id).await? {
+                    if record.state == LeaseState::Irrevocable {
+                        found.push(record);
+                        if found.len() >= limit {
+                            return Ok(found);
+                        }
+                    }
+                }
+            }
+            after = Some(last);
+        }
+    }
+
+    /// Extends a lease by `increment` (or the engine's default), capped by the lease's max
+    /// TTL and the mount's current max lease TTL. Says so in a warning when it caps.
+    pub async fn renew(
+        &self,
+        id: &str,
+        increment: Option<Duration>,
+    ) -> Result<RenewResult, LeaseError> {
+        let _guard = self.lock_for(id).lock().await;
+        let mut record = match self.load(id).await? {
+            Some(record) if record.state == LeaseState::Active => record,
+            Some(record) if record.state == LeaseState::Irrevocable => {
+                return Err(LeaseError::Invalid(
+                    "lease is irrevocable and cannot be renewed".into(),
+                ));
+            }
+            _ => {
+                return Err(LeaseError::Invalid(
+                    "lease not found or lease is not renewable".into(),
+                ));
+            }
+        };
+        let now = self.now();
+        if record.expire_time <= now {
+            return Err(LeaseError::Invalid("lease expired".into()));
+        }
+        if !record.renewable {
+            return Err(LeaseError::Invalid("lease is not renewable".into()));
+        }
+        let mount_max = self
+            .target
+            .max_lease_ttl(&record.mount)
+            .ok_or_else(|| LeaseError::Invalid(format!("no mount at {}", record.mount)))?;
+        let mut cap = record.issue_time + mount_max;
+        if let Some(max_expire) = record.max_expire {
+            cap = cap.min(max_expire);
+        }
+        let room: Duration = (cap - now).try_into().unwrap_or(Duration::ZERO);
+        if room.is_zero() {
+            return Err(LeaseError::Invalid("past the max TTL, cannot renew".into()));
+        }
+        let asked = increment;
+        let increment = increment.map(|inc| inc.min(room));
+        let outcome = self.target.renew(&record, increment).await?;
+        let mut warnings = outcome.warnings;
+        let mut ttl = outcome.ttl;
+        if ttl > room {
+            ttl = room;
+        }
+        if asked.is_some_and(|asked| asked > room) || outcome.ttl > room {
+            let requested = asked.unwrap_or(outcome.ttl).as_secs();
+            warnings.push(format!(
+                "TTL of {requested}s exceeded the effective max_ttl of {}s; TTL value is capped accordingly",
+                room.as_secs()
+            ));
+        }
+        record.expire_time = now + ttl;
+        record.last_renewal = Some(now);
+        record.due_at = unix_ms(record.expire_time);
+        if let Some(payload) = outcome.payload {
+            record.payload = payload;
+        }
+        self.store(&record).await?;
+        self.schedule(id, record.due_at);
+        Ok(RenewResult {
+            lease_id: id.to_string(),
+            ttl,
+            renewable: record.renewable,
+            warnings,
+            data: None,
+        })
+    }
+
+    /// Revokes one lease now (Vault's `sync=true`): the engine first, then the index.
+    pub async fn revoke(&self, id: &str) -> Result<(), LeaseError> {
+        let _guard = self.lock_for(id).lock().await;
+        let Some(record) = self.load(id).await? else {
+            // Revoking a lease that is gone is success, as in Vault.
+            return Ok(());
+        };
+        self.revoke_loaded(record).await
+    }
+
+    async fn revoke_loaded(&self, record: LeaseRecord) -> Result<(), LeaseError> {
+        match self.target.revoke(&record).await {
+            Ok(()) => {
+                self.index.delete_lease(&record.id).await.map_err(storage)?;
+                self.queue().remove(&record.id);
+                tracing::info!(lease_id = %record.id, "lease revoked");
+                Ok(())
+            }
+            Err(error) => {
+                let message = error.to_string();
+                self.record_failure(record, &message).await?;
+                Err(LeaseError::Engine(error))
+            }
+        }
+    }
+
+    /// Counts a failed revocation and schedules the next attempt (or the daily retry of an
+    /// irrevocable lease).
+    async fn record_failure(
+        &self,
+        mut record: LeaseRecord,
+        message: &str,
+    ) -> Result<(), LeaseError> {
+        let now = self.now();
+        record.attempts = record.attempts.saturating_add(1);
+        record.last_error = Some(message.to_string());
+        let delay = if record.state == LeaseState::Irrevocable {
+            self.policy.irrevocable_retry
+        } else if record.attempts >= self.policy.max_attempts {
+            record.state = LeaseState::Irrevocable;
+            tracing::error!(lease_id = %record.id, attempts = record.attempts, error = message, "lease is now irrevocable");
+            self.policy.irrevocable_retry
+        } else {
+            let exponent = record.attempts.saturating_sub(1).min(16);
+            let backoff = self
+                .policy
+                .base_backoff
+                .saturating_mul(1 << exponent)
+                .min(self.policy.max_backoff);
+            // Jitter spreads retries of leases that failed together (one database outage).
+            let jitter = rand::rng().random_range(0.0..0.25);
+            tracing::warn!(lease_id = %record.id, attempt = record.attempts, error = message, "revocation failed; will retry");
+            backoff.mul_f64(1.0 + jitter)
+        };
+        record.due_at = unix_ms(now + delay);
+        let (id, due) = (record.id.clone(), record.due_at);
+        self.store(&record).await?;
+        self.schedule(&id, due);
+        Ok(())
+    }
+
+    /// Revokes every lease under `prefix`, a page at a time. Leases whose revocation fails
+    /// stay scheduled for retry; the error says how many.
+    pub async fn revoke_prefix(&self, prefix: &str) -> Result<usize, LeaseError> {
+        let mut revoked = 0;
+        let mut failed = 0;
+        let mut after: Option<String> = None;
+        loop {
+            let ids = self
+                .index
+                .lease_ids_with_prefix(prefix, after.as_deref(), 500)
+                .await
+                .map_err(storage)?;
+            let Some(last) = ids.last().cloned() else {
+                break;
+            };
+            for result in self.revoke_all(&ids).await {
+                match result {
+                    Ok(()) => revoked += 1,
+                    Err(_) => failed += 1,
+                }
+            }
+            after = Some(last);
+        }
+        if failed > 0 {
+            return Err(LeaseError::Invalid(format!(
+                "{failed} lease(s) under {prefix:?} failed to revoke and will be retried ({revoked} revoked)"
+            )));
+        }
+        Ok(revoked)
+    }
+
+    /// Revokes `ids`, [`REVOKE_PARALLELISM`] at a time.
+    async fn revoke_all(&self, ids: &[String]) -> Vec<Result<(), LeaseError>> {
+        let mut results = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(REVOKE_PARALLELISM) {
+            results.extend(futures::future::join_all(chunk.iter().map(|id| self.revoke(id))).await);
+        }
+        results
+    }
+
+    /// Removes every lease under `prefix` from the index without asking the engine.
+    pub async fn revoke_force(&self, prefix: &str) -> Result<usize, LeaseError> {
+        let mut removed = 0;
+        loop {
+            let ids = self
+                .index
+                .lease_ids_with_prefix(prefix, None, 500)
+                .await
+                .map_err(storage)?;
+            if ids.is_empty() {
+                return Ok(removed);
+            }
+            for id in ids {
+                let _guard = self.lock_for(&id).lock().await;
+                if self.index.delete_lease(&id).await.map_err(storage)? {
+                    removed += 1;
+                }
+                self.queue().remove(&id);
+                tracing::warn!(lease_id = %id, "lease force-revoked without its engine");
+            }
+        }
+    }
+
+    /// Revokes every lease owned by a token (called before the token is deleted).
+    pub async fn revoke_owner(&self, owner: &str) -> Result<usize, LeaseError> {
+        let ids = self
+            .index
+            .lease_ids_by_owner(owner)
+            .await
+            .map_err(storage)?;
+        let results = self.revoke_all(&ids).await;
+        let failed = results.iter().filter(|r| r.is_err()).count();
+        if failed > 0 {
+            return Err(LeaseError::Invalid(format!(
+                "{failed} lease(s) of the token failed to revoke"
+            )));
+        }
+        Ok(ids.len())
+    }
+
+    /// Re-reads the index's overdue leases into the queue (e.g. after storage was restored).
+    pub async fn tidy(&self) -> Result<usize, LeaseError> {
+        *self.last_refill.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.wake.notify_one();
+        let now = unix_ms(self.now());
+        let overdue = self
+            .index
+            .leases_due_before(now, self.policy.refill_batch)
+            .await
+            .map_err(storage)?;
+        Ok(overdue.len())
+    }
+
+    // ---- expiry ------------------------------------------------------------------------
+
+    /// One pass of the expiry loop: refill when needed, start revocations of what is due,
+    /// and return how long to sleep.
+    pub async fn tick(self: &Arc<Self>) -> Duration {
+        let now = unix_ms(self.now());
+        let horizon_ms = i64::try_from(self.policy.horizon.as_millis()).unwrap_or(i64::MAX);
+        let refill_due = {
+            let last = *self.last_refill.lock().unwrap_or_else(|p| p.into_inner());
+            let covered = self.queue().covered_until;
+            last.is_none_or(|at| now >= at + horizon_ms / 2 || now >= covered)
+        };
+        if refill_due {
+            if let Err(error) = self.refill(now, horizon_ms).await {
+                tracing::error!(%error, "refilling the lease queue failed");
+                return Duration::from_secs(1);
+            }
+        }
+        let due = self.queue().pop_due(now);
+        for id in due {
+            let fresh = self
+                .in_flight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id.clone());
+            if !fresh {
+                continue;
+            }
+            let manager = Arc::clone(self);
+            let permits = Arc::clone(&self.permits);
+            tokio::spawn(async move {
+                if let Ok(_permit) = permits.acquire_owned().await {
+                    manager.expire(&id).await;
+                }
+                manager
+                    .in_flight
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&id);
+            });
+        }
+        let next_due = self.queue().next_due();
+        let last = self
+            .last_refill
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or(now);
+        let next_refill = (last + horizon_ms / 2).min(self.queue().covered_until);
+        let wake_at = next_due.map_or(next_refill, |due| due.min(next_refill));
+        let wait = u64::try_from(wake_at.saturating_sub(now)).unwrap_or(0);
+        Duration::from_millis(wait.clamp(1, 60_000))
+    }
+
+    async fn refill(&self, now: i64, horizon_ms: i64) -> Result<(), LeaseError> {
+        let until = now.saturating_add(horizon_ms);
+        let rows = self
+            .index
+            .leases_due_before(until, self.policy.refill_batch)
+            .await
+            .map_err(storage)?;
+        let full = rows.len() >= self.policy.refill_batch;
+        let mut queue = self.queue();
+        queue.covered_until = match (full, rows.last()) {
+            // A full batch is complete only below its last due time.
+            (true, Some(last)) => last.due_at,
+            _ => until,
+        };
+        let covered = queue.covered_until;
+        for row in rows.iter().filter(|row| row.due_at < covered || !full) {
+            queue.fill(&row.id, row.due_at);
+        }
+        drop(queue);
+        *self.last_refill.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
+        Ok(())
+    }
+
+    /// Revokes a due lease, unless a renewal moved it meanwhile.
+    async fn expire(&self, id: &str) {
+        let _guard = self.lock_for(id).lock().await;
+        let record = match self.load(id).await {
+            Ok(Some(record)) => record,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::error!(lease_id = %id, %error, "cannot load a due lease");
+                return;
+            }
+        };
+        let now = unix_ms(self.now());
+        if record.due_at > now {
+            self.schedule(id, record.due_at);
+            return;
+        }
+        if let Err(error) = self.revoke_loaded(record).await {
+            tracing::debug!(lease_id = %id, %error, "expiry revocation failed");
+        }
+    }
+
+    /// How many leases the queue holds (for tests and metrics).
+    pub fn queued(&self) -> usize {
+        self.queue().len()
+    }
+}
+
+/// The engine-facing view of a stored lease.
+pub(crate) fn leased_secret(record: &LeaseRecord) -> LeasedSecret {
+    LeasedSecret {
+        lease_id: record.id.clone(),
+        kind: record.kind.clone(),
+        payload: record.payload.clone(),
+        issue_time: record.issue_time,
+        expire_time: record.expire_time,
+    }
+}
