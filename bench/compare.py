@@ -22,6 +22,7 @@ import os
 import platform
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -212,6 +213,12 @@ class Server:
         )
 
     def start(self, pg: Postgres, pool: int, bao_disable_cache: bool) -> None:
+        # Otherwise the readiness probe below could be answered by whatever already listens
+        # there, and we would benchmark the wrong process.
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                raise BenchError(f"port {self.port} is already in use; pick another with "
+                                 f"--{'bao' if self.name == 'OpenBao' else 'lessor'}-port")
         config = self.workdir / f"{self.name.lower()}.hcl"
         config.write_text(self.config_text(pg, pool, bao_disable_cache))
         log_file = self.log_path.open("w")
@@ -446,10 +453,11 @@ def render(args, rows: list[dict], servers: list[Server], meta: dict) -> str:
 
 def busy_warning(meta: dict) -> list[str]:
     """Both servers and wrk share the CPUs with whatever else runs; say so when it shows."""
-    if float(meta["loadavg"][0]) < 1.0:
+    one_minute = meta["loadavg"].split()[0]
+    if float(one_minute) < 1.0:
         return []
     return [
-        f"**Warning:** the machine was busy before the run (load average {meta['loadavg'][0]} "
+        f"**Warning:** the machine was busy before the run (load average {one_minute} "
         f"on {meta['cpus']} CPUs); absolute numbers are depressed and noisy, the ratios less so.",
         "",
     ]
@@ -463,7 +471,7 @@ def collect_meta(bao: Path, wrk: str, pg: Postgres) -> dict:
         "when": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "host": platform.node() or "unknown host",
         "cpus": os.cpu_count(),
-        "loadavg": Path("/proc/loadavg").read_text().split()[0:3],
+        "loadavg": " ".join(Path("/proc/loadavg").read_text().split()[0:3]),
         "lessor_version": f"git {rev}{' (uncommitted changes)' if dirty else ''}",
         "bao_version": first_line([str(bao), "version"]),
         "wrk_version": " ".join(first_line([wrk, "--version"]).split()[0:2]),

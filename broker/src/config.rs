@@ -59,6 +59,8 @@ pub struct ServerConfig {
     pub log_level: String,
     pub log_format: LogFormat,
     pub api_addr: Option<String>,
+    /// Failed revocations of a lease before it becomes irrevocable.
+    pub lease_revocation_attempts: u32,
 }
 
 /// Why a configuration was refused. Messages name the offending key, never a secret value.
@@ -75,6 +77,7 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+pub const DEFAULT_REVOCATION_ATTEMPTS: u32 = 8;
 pub const DEFAULT_MAX_REQUEST_SIZE: usize = 32 * 1024 * 1024;
 pub const DEFAULT_MAX_REQUEST_DURATION: Duration = Duration::from_secs(90);
 /// Vault's system default and maximum lease TTL: 32 days.
@@ -184,16 +187,31 @@ impl ServerConfig {
                 )));
             }
         };
+        let log_level = env("LESSOR_LOG_LEVEL")
+            .or(file.log_level)
+            .unwrap_or_else(|| "info".into());
+        if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "log_level {log_level:?} is not a level (trace, debug, info, warn, error) or filter"
+            )));
+        }
         Ok(ServerConfig {
             storage,
             listener,
             default_lease_ttl,
             max_lease_ttl,
-            log_level: env("LESSOR_LOG_LEVEL")
-                .or(file.log_level)
-                .unwrap_or_else(|| "info".into()),
+            log_level,
             log_format,
             api_addr: env("LESSOR_API_ADDR").or(file.api_addr),
+            lease_revocation_attempts: match file.lease_revocation_attempts {
+                Some(0) => {
+                    return Err(ConfigError::Invalid(
+                        "lease_revocation_attempts must be at least 1".into(),
+                    ));
+                }
+                Some(attempts) => attempts,
+                None => DEFAULT_REVOCATION_ATTEMPTS,
+            },
         })
     }
 }

@@ -33,6 +33,8 @@ use crate::view::BarrierView;
 pub struct CoreSettings {
     pub default_lease_ttl: Duration,
     pub max_lease_ttl: Duration,
+    /// Failed revocations before a lease becomes irrevocable.
+    pub lease_revocation_attempts: u32,
 }
 
 /// What `sys/init` hands back, once.

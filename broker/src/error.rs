@@ -24,6 +24,12 @@ pub enum ApiError {
     UnsupportedOperation,
     #[error("{0}")]
     Upstream(String),
+    /// The body is larger than the listener's `max_request_size` (the limit, in bytes).
+    #[error("request body is larger than the limit of {0} bytes")]
+    PayloadTooLarge(usize),
+    /// The request took longer than the listener's `max_request_duration`.
+    #[error("request exceeded the maximum request duration")]
+    Timeout,
     /// A failure inside the broker. The message is logged; the client sees a generic text.
     #[error("internal error")]
     Internal(String),

@@ -11,8 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{any, get};
+use axum::routing::any;
 
 pub use error::error_response;
 pub use listener::serve;
@@ -37,27 +36,17 @@ pub struct Limits {
 pub fn router(core: Arc<Core>, limits: Limits) -> Router {
     let state = AppState { core, limits };
     Router::new()
-        .route(
-            "/v1/sys/init",
-            get(lifecycle::init_status)
-                .put(lifecycle::init)
-                .post(lifecycle::init),
-        )
+        .route("/v1/sys/init", any(lifecycle::init))
         .route("/v1/sys/unseal", any(lifecycle::unseal))
-        .route("/v1/sys/seal-status", get(lifecycle::seal_status))
+        .route("/v1/sys/seal-status", any(lifecycle::seal_status))
         .route("/v1/sys/seal", any(lifecycle::seal))
         .route("/v1/sys/health", any(lifecycle::health))
-        .route("/v1/sys/leader", get(lifecycle::leader))
+        .route("/v1/sys/leader", any(lifecycle::leader))
         .route("/v1/sys/rekey/init", any(lifecycle::rekey_init))
         .route("/v1/sys/rekey/update", any(lifecycle::rekey_update))
         .route("/v1/{*path}", any(logical::handle))
         .fallback(logical::not_found)
         .with_state(state)
-        .layer(DefaultBodyLimit::max(limits.max_request_size))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            limits.max_request_duration,
-        ))
 }
 
 #[cfg(test)]

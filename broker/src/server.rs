@@ -73,12 +73,24 @@ fn dev_config(
             _ => LogFormat::Standard,
         },
         api_addr: None,
+        lease_revocation_attempts: crate::config::DEFAULT_REVOCATION_ATTEMPTS,
     })
 }
 
+/// Third-party log targets that can print secrets (SQL text) below warn.
+const SECRET_BEARING_TARGETS: &[&str] = &["tokio_postgres=warn", "sqlx=warn", "postgres=warn"];
+
 fn init_logging(config: &ServerConfig) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
+    let mut filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Database drivers log statement text at debug level, and a CREATE ROLE carries the new
+    // role's password as a literal (it cannot be a bind parameter). No log level an operator
+    // picks may let that through (invariant 5), so these targets are capped at warn.
+    for directive in SECRET_BEARING_TARGETS {
+        if let Ok(directive) = directive.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -129,6 +141,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         CoreSettings {
             default_lease_ttl: config.default_lease_ttl,
             max_lease_ttl: config.max_lease_ttl,
+            lease_revocation_attempts: config.lease_revocation_attempts,
         },
     ));
     let listener = TcpListener::bind(config.listener.address)

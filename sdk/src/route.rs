@@ -108,6 +108,14 @@ impl RoutePattern {
                 Some("") if is_last => return Some(params),
                 Some(tail) if !is_last => rest = tail,
                 None if is_last => return Some(params),
+                // `data` against `data/*path`: the rest is present but empty.
+                None => match self.segments.get(index + 1) {
+                    Some(Segment::Rest(name)) if index + 2 == self.segments.len() => {
+                        params.0.insert((*name).to_string(), String::new());
+                        return Some(params);
+                    }
+                    _ => return None,
+                },
                 _ => return None,
             }
         }

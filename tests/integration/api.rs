@@ -77,6 +77,25 @@ impl Api {
         Reply { status, body }
     }
 
+    /// `http://…/v1/`
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// A GET that may fail at the transport (the broker being killed): `None` then, or on
+    /// any non-200 answer.
+    pub async fn try_get(&self, path: &str) -> Option<serde_json::Value> {
+        let mut request = self.http.get(format!("{}{}", self.base, path));
+        if let Some(token) = &self.token {
+            request = request.header("X-Vault-Token", token);
+        }
+        let response = request.send().await.ok()?;
+        if response.status() != 200 {
+            return None;
+        }
+        response.json().await.ok()
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
         self.call("GET", path, None).await
     }

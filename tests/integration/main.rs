@@ -6,6 +6,7 @@
 
 mod api;
 mod cli;
+mod database;
 mod flow;
 mod negative;
 mod operations;

@@ -372,6 +372,34 @@ impl Acl {
 
     /// The capabilities this ACL grants on `path`, sorted by name, as `sys/capabilities-self`
     /// reports them: `[deny]` when nothing (or an explicit deny) matches, `[root]` for root.
+    /// Whether any rule grants something at or below `prefix` (a mount path such as
+    /// `secret/`), or a wildcard rule covers it. Vault uses this to decide whether a token
+    /// may learn that a mount exists (`sys/internal/ui/mounts`).
+    pub fn grants_under(&self, prefix: &str) -> bool {
+        if self.root {
+            return true;
+        }
+        let grants = |entry: &Entry| {
+            !entry.perms.caps.is_empty() && !entry.perms.caps.contains(Capability::Deny)
+        };
+        let prefix = prefix.trim_start_matches('/');
+        self.exact
+            .iter()
+            .any(|(pattern, entry)| pattern.starts_with(prefix) && grants(entry))
+            || self.prefix.iter().any(|(glob, entry)| {
+                (glob.starts_with(prefix) || prefix.starts_with(glob.as_str())) && grants(entry)
+            })
+            || self.segment.values().any(|segment| {
+                // A `+` segment can stand for any mount name: compare segment by segment.
+                let mount_parts: Vec<&str> = prefix.trim_end_matches('/').split('/').collect();
+                grants(&segment.entry)
+                    && mount_parts
+                        .iter()
+                        .zip(segment.parts.iter())
+                        .all(|(mount, part)| part == "+" || part == mount)
+            })
+    }
+
     pub fn capabilities(&self, path: &str) -> Vec<Capability> {
         if self.root {
             return vec![Capability::Root];

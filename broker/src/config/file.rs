@@ -17,6 +17,7 @@ pub struct ConfigFile {
     pub(super) log_level: Option<String>,
     pub(super) log_format: Option<String>,
     pub(super) api_addr: Option<String>,
+    pub(super) lease_revocation_attempts: Option<u32>,
     /// Accepted for compatibility with Vault configs; Lessor never swaps keys to disk because
     /// it holds them in zeroized heap buffers only, so there is nothing to configure.
     #[serde(default)]

@@ -135,7 +135,14 @@ impl Unsealed {
         mut request: LogicalRequest,
         relative: &str,
     ) -> Result<LogicalResponse, ApiError> {
-        let (route, params) = resolve(&mounted.routes, relative, request.operation)?;
+        let (route, params) = match resolve(&mounted.routes, relative, request.operation) {
+            Ok(resolved) => resolved,
+            Err(error) => {
+                // Only an authenticated caller learns which paths a mount serves.
+                self.authenticate(&request).await?;
+                return Err(error);
+            }
+        };
         let caller = if route.unauthenticated {
             None
         } else {
@@ -274,7 +281,8 @@ impl Unsealed {
             client: Some(caller.client_info()),
             mount_path: crate::mount::TOKEN_PREFIX.to_string(),
         };
-        let now = self.clock.now();
+        // The token store's own (whole-second) clock, so a 1 h token shows 3600, not 3599.
+        let now = self.tokens.now();
         let response = self
             .token_endpoints
             .handle(&token_request, &token_caller)

@@ -14,6 +14,9 @@ use crate::mount::{
 };
 use crate::view::BarrierView;
 
+/// Path prefixes a secrets engine may not take: the broker's own namespaces.
+const RESERVED_PREFIXES: &[&str] = &["auth/", "sys/", "identity/", "cubbyhole/"];
+
 /// An operator's request to mount something.
 #[derive(Debug, Clone)]
 pub struct MountRequest {
@@ -107,6 +110,16 @@ impl Unsealed {
     /// `sys/mounts/:path` and `sys/auth/:path` POST.
     pub async fn enable_mount(&self, request: MountRequest) -> Result<(), ApiError> {
         let relative = normalize_path(&request.path).map_err(ApiError::InvalidRequest)?;
+        if request.kind == MountKind::Secret
+            && RESERVED_PREFIXES
+                .iter()
+                .any(|reserved| relative.starts_with(reserved))
+        {
+            return Err(ApiError::invalid(format!(
+                "cannot mount a secrets engine at {relative}: the {} prefixes are reserved",
+                RESERVED_PREFIXES.join(", ")
+            )));
+        }
         let path = match request.kind {
             MountKind::Secret => relative,
             MountKind::Auth => format!("auth/{relative}"),

@@ -71,7 +71,10 @@ impl Unsealed {
             Arc::new(MountTarget {
                 router: Arc::clone(&router),
             }),
-            RetryPolicy::default(),
+            RetryPolicy {
+                max_attempts: settings.lease_revocation_attempts,
+                ..RetryPolicy::default()
+            },
         );
         tokens.set_hooks(Arc::new(LeaseHooks {
             manager: Arc::downgrade(&leases),

@@ -29,7 +29,8 @@ struct AuthJson<'a> {
     policies: &'a [String],
     token_policies: &'a [String],
     identity_policies: Option<()>,
-    metadata: &'a std::collections::BTreeMap<String, String>,
+    /// `null` when empty, as Vault renders it.
+    metadata: Option<&'a std::collections::BTreeMap<String, String>>,
     lease_duration: u64,
     renewable: bool,
     entity_id: &'a str,
@@ -47,7 +48,7 @@ impl<'a> From<&'a AuthBlock> for AuthJson<'a> {
             policies: &auth.policies,
             token_policies: &auth.token_policies,
             identity_policies: None,
-            metadata: &auth.metadata,
+            metadata: (!auth.metadata.is_empty()).then_some(&auth.metadata),
             lease_duration: auth.lease_duration,
             renewable: auth.renewable,
             entity_id: "",

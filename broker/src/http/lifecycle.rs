@@ -2,22 +2,36 @@
 //! `sys/seal-status`, `sys/seal`, `sys/health`, `sys/leader`, `sys/rekey/*`.
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::AppState;
-use super::logical::{client_token, json_object, request_id};
+use super::logical::{client_token, json_object, read_body, request_id};
 use crate::core::{SealStatusView, UnsealOutcome};
 use crate::error::ApiError;
 use crate::request::LogicalRequest;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-fn decode<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    crate::system::decode(&json_object(body)?)
+/// Reads and decodes a JSON body under the listener's size limit.
+async fn decode<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    body: Body,
+) -> Result<T, ApiError> {
+    let bytes = read_body(body, state.limits.max_request_size).await?;
+    crate::system::decode(&json_object(&bytes)?)
+}
+
+/// Refuses methods an endpoint does not serve, with Vault's JSON error body.
+fn allow(method: &Method, allowed: &[Method]) -> Result<(), ApiError> {
+    if allowed.contains(method) {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedOperation)
+    }
 }
 
 fn seal_status_json(status: &SealStatusView) -> serde_json::Value {
@@ -37,7 +51,7 @@ fn seal_status_json(status: &SealStatusView) -> serde_json::Value {
     })
 }
 
-pub(super) async fn init_status(State(state): State<AppState>) -> Result<Response, ApiError> {
+async fn init_status(state: &AppState) -> Result<Response, ApiError> {
     let status = state.core.seal_status().await?;
     Ok(Json(serde_json::json!({ "initialized": status.initialized })).into_response())
 }
@@ -75,8 +89,16 @@ fn share_count(value: u64, name: &str) -> Result<u8, ApiError> {
     u8::try_from(value).map_err(|_| ApiError::invalid(format!("{name} must be between 1 and 255")))
 }
 
-pub(super) async fn init(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
-    let body: InitBody = decode(&body)?;
+pub(super) async fn init(
+    State(state): State<AppState>,
+    method: Method,
+    body: Body,
+) -> Result<Response, ApiError> {
+    if method == Method::GET {
+        return init_status(&state).await;
+    }
+    allow(&method, &[Method::PUT, Method::POST])?;
+    let body: InitBody = decode(&state, body).await?;
     if body.pgp_keys.as_ref().is_some_and(|k| !k.is_empty())
         || body
             .root_token_pgp_key
@@ -135,12 +157,10 @@ struct UnsealBody {
 pub(super) async fn unseal(
     State(state): State<AppState>,
     method: Method,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    if method != Method::PUT && method != Method::POST {
-        return Err(ApiError::UnsupportedOperation);
-    }
-    let body: UnsealBody = decode(&body)?;
+    allow(&method, &[Method::PUT, Method::POST])?;
+    let body: UnsealBody = decode(&state, body).await?;
     if body.migrate {
         return Err(ApiError::invalid("seal migration is not supported"));
     }
@@ -168,7 +188,11 @@ pub(super) async fn unseal(
     Ok(Json(seal_status_json(&status)).into_response())
 }
 
-pub(super) async fn seal_status(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub(super) async fn seal_status(
+    State(state): State<AppState>,
+    method: Method,
+) -> Result<Response, ApiError> {
+    allow(&method, &[Method::GET])?;
     let status = state.core.seal_status().await?;
     Ok(Json(seal_status_json(&status)).into_response())
 }
@@ -222,6 +246,7 @@ pub(super) async fn health(
     method: Method,
     query: Result<Query<HealthQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
+    allow(&method, &[Method::GET, Method::HEAD])?;
     let Query(query) = query.map_err(|error| ApiError::invalid(error.body_text()))?;
     let _ = (
         query.standbyok,
@@ -259,7 +284,11 @@ pub(super) async fn health(
     Ok((code, Json(body)).into_response())
 }
 
-pub(super) async fn leader(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub(super) async fn leader(
+    State(state): State<AppState>,
+    method: Method,
+) -> Result<Response, ApiError> {
+    allow(&method, &[Method::GET])?;
     state.core.unsealed()?;
     Ok(Json(serde_json::json!({
         "ha_enabled": false,
@@ -315,14 +344,14 @@ fn rekey_status_json(status: &lessor_seal::RekeyStatus) -> serde_json::Value {
 pub(super) async fn rekey_init(
     State(state): State<AppState>,
     method: Method,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     state.core.unsealed()?;
     let seal = state.core.seal_manager();
     let status = match method.as_str() {
         "GET" => seal.rekey_status().await.map_err(crate::core::seal_error)?,
         "PUT" | "POST" => {
-            let body: RekeyInitBody = decode(&body)?;
+            let body: RekeyInitBody = decode(&state, body).await?;
             if body.pgp_keys.as_ref().is_some_and(|k| !k.is_empty())
                 || body.backup
                 || body.require_verification
@@ -350,13 +379,11 @@ pub(super) async fn rekey_init(
 pub(super) async fn rekey_update(
     State(state): State<AppState>,
     method: Method,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    if method != Method::PUT && method != Method::POST {
-        return Err(ApiError::UnsupportedOperation);
-    }
+    allow(&method, &[Method::PUT, Method::POST])?;
     state.core.unsealed()?;
-    let body: RekeyUpdateBody = decode(&body)?;
+    let body: RekeyUpdateBody = decode(&state, body).await?;
     let share = lessor_seal::decode_share(&body.key).map_err(crate::core::seal_error)?;
     let seal = state.core.seal_manager();
     match seal

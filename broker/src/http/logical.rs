@@ -133,6 +133,11 @@ pub(super) async fn handle(
     let result = async {
         let body = read_body(body, state.limits.max_request_size).await?;
         validate_path(&path)?;
+        // Response wrapping is not implemented; answering in the clear to a client that asked
+        // for a wrapped response would hand the secret to whoever sits in between.
+        if headers.contains_key("x-vault-wrap-ttl") {
+            return Err(ApiError::invalid("response wrapping is not supported"));
+        }
         let mut query = query_map(&uri)?;
         let operation = operation(&method, &query)?;
         let data = if operation.is_write() && operation != Operation::Delete {
@@ -154,19 +159,21 @@ pub(super) async fn handle(
         // a credential being created must still be registered (or revoked) — never left
         // half-done because of a closed connection.
         let core = std::sync::Arc::clone(&state.core);
-        let outcome = tokio::spawn(async move { core.handle(request).await }).await;
-        Ok(outcome.unwrap_or_else(|error| {
-            Err(ApiError::internal(format!("request task failed: {error}")))
-        }))
+        let task = tokio::spawn(async move { core.handle(request).await });
+        match tokio::time::timeout(state.limits.max_request_duration, task).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(error)) => Err(ApiError::internal(format!("request task failed: {error}"))),
+            // The task goes on: whatever it was creating still gets registered or revoked.
+            Err(_) => Err(ApiError::Timeout),
+        }
     }
     .await;
     match result {
-        Ok(Ok(response)) => render(&id, &response),
-        Ok(Err(error)) | Err(TransportError::Api(error)) => {
+        Ok(response) => render(&id, &response),
+        Err(error) => {
             tracing::debug!(request_id = %id, path = %path, status = %error.status(), "request failed");
             axum::response::IntoResponse::into_response(error)
         }
-        Err(TransportError::Body(status, message)) => error_response(status, vec![message]),
     }
 }
 
@@ -176,16 +183,12 @@ pub(super) async fn handle(
 const OVERSIZE_DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 
 /// Reads the body up to `limit` bytes; past it, drains (boundedly) and refuses with 413.
-async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, TransportError> {
+pub(super) async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, ApiError> {
     let mut buffer = Vec::new();
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|error| {
-            TransportError::Body(
-                StatusCode::BAD_REQUEST,
-                format!("failed to read request body: {error}"),
-            )
-        })?;
+        let frame = frame
+            .map_err(|error| ApiError::invalid(format!("failed to read request body: {error}")))?;
         let Ok(data) = frame.into_data() else {
             continue;
         };
@@ -200,25 +203,9 @@ async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, TransportError
         }
     }
     if seen > limit {
-        return Err(TransportError::Body(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body is larger than the limit of {limit} bytes"),
-        ));
+        return Err(ApiError::PayloadTooLarge(limit));
     }
     Ok(Bytes::from(buffer))
-}
-
-/// Failures before the core sees the request.
-enum TransportError {
-    Api(ApiError),
-    /// The body could not be read (too large, broken stream): its own status.
-    Body(StatusCode, String),
-}
-
-impl From<ApiError> for TransportError {
-    fn from(error: ApiError) -> Self {
-        TransportError::Api(error)
-    }
 }
 
 /// Paths are plain segments: no empty segments in the middle, no `.`/`..`, no control

@@ -27,6 +27,7 @@ async fn dev_router() -> (axum::Router, String) {
         CoreSettings {
             default_lease_ttl: Duration::from_secs(3600),
             max_lease_ttl: Duration::from_secs(7200),
+            lease_revocation_attempts: 8,
         },
     ));
     let output = core.bootstrap_dev(None).await.unwrap();

@@ -152,7 +152,9 @@ impl ExpirationManager {
     /// Starts the expiry loop. It reads nothing at start beyond the next horizon.
     pub fn start(self: &Arc<Self>) {
         let manager = Arc::clone(self);
+        let started = self.now();
         tokio::spawn(async move {
+            manager.reconcile_intents(started).await;
             while !manager.stopped.load(Ordering::SeqCst) {
                 let wait = manager.tick().await;
                 tokio::select! {
@@ -162,6 +164,47 @@ impl ExpirationManager {
             }
             tracing::debug!("expiration manager stopped");
         });
+    }
+
+    /// Revokes the intents a previous broker process left pending. Their requests died with
+    /// that process (a crash, a kill, a restart mid-request) and will never finish, so there
+    /// is no reason to wait for their intent TTL. Intents begun by this process since `started`
+    /// are left alone: their requests are still running.
+    pub(super) async fn reconcile_intents(&self, started: OffsetDateTime) {
+        let horizon = unix_ms(started + self.policy.intent_ttl + Duration::from_secs(60));
+        let rows = match self.index.leases_due_before(horizon, usize::MAX).await {
+            Ok(rows) => rows,
+            Err(error) => {
+                tracing::error!(%error, "reading pending lease intents failed; they expire normally");
+                return;
+            }
+        };
+        let mut reconciled = 0usize;
+        for row in rows
+            .into_iter()
+            .filter(|row| row.state == LeaseState::Pending)
+        {
+            let _guard = self.lock_for(&row.id).lock().await;
+            match self.load(&row.id).await {
+                Ok(Some(record))
+                    if record.state == LeaseState::Pending && record.issue_time < started =>
+                {
+                    if self.revoke_loaded(record).await.is_ok() {
+                        reconciled += 1;
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::error!(lease_id = %row.id, %error, "cannot load a pending intent")
+                }
+            }
+        }
+        if reconciled > 0 {
+            tracing::info!(
+                reconciled,
+                "revoked lease intents left by a previous broker process"
+            );
+        }
     }
 
     /// Stops the expiry loop (on seal). Revocations already running finish or fail.
@@ -421,12 +464,12 @@ impl ExpirationManager {
                 return Ok(found);
             };
             for id in ids {
-                if let Some(record) = self.load(&id).await? {
-                    if record.state == LeaseState::Irrevocable {
-                        found.push(record);
-                        if found.len() >= limit {
-                            return Ok(found);
-                        }
+                if let Some(record) = self.load(&id).await?
+                    && record.state == LeaseState::Irrevocable
+                {
+                    found.push(record);
+                    if found.len() >= limit {
+                        return Ok(found);
                     }
                 }
             }
@@ -672,11 +715,9 @@ impl ExpirationManager {
             let covered = self.queue().covered_until;
             last.is_none_or(|at| now >= at + horizon_ms / 2 || now >= covered)
         };
-        if refill_due {
-            if let Err(error) = self.refill(now, horizon_ms).await {
-                tracing::error!(%error, "refilling the lease queue failed");
-                return Duration::from_secs(1);
-            }
+        if refill_due && let Err(error) = self.refill(now, horizon_ms).await {
+            tracing::error!(%error, "refilling the lease queue failed");
+            return Duration::from_secs(1);
         }
         let due = self.queue().pop_due(now);
         for id in due {

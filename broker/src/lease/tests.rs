@@ -429,3 +429,52 @@ async fn only_the_near_future_is_held_in_memory() {
         "only leases due within the horizon are queued"
     );
 }
+
+#[tokio::test]
+async fn intents_left_by_a_previous_process_are_revoked_at_start() {
+    let h = harness(0).await;
+    let orphan = h
+        .manager
+        .begin_intent(
+            "database/",
+            "creds/app",
+            "creds",
+            serde_json::json!({"username": "x"}),
+        )
+        .await
+        .unwrap();
+    let active = h
+        .manager
+        .register("database/", "creds/app", spec(300), None)
+        .await
+        .unwrap();
+    h.advance(5);
+    // "Restart": a new manager starts now; an intent begun after its start is in flight.
+    let started = h.clock.now();
+    let fresh = ExpirationManager::new(
+        h.storage.clone(),
+        h.manager.barrier.clone(),
+        h.clock.clone(),
+        h.target.clone(),
+        RetryPolicy::default(),
+    );
+    let in_flight = fresh
+        .begin_intent(
+            "database/",
+            "creds/app",
+            "creds",
+            serde_json::json!({"username": "y"}),
+        )
+        .await
+        .unwrap();
+    fresh
+        .reconcile_intents(started - Duration::from_millis(1))
+        .await;
+    assert_eq!(
+        h.target.revoked(),
+        vec![orphan],
+        "only the dead process's intent is revoked"
+    );
+    assert!(fresh.lookup(&active.lease_id).await.is_ok());
+    assert!(h.storage.get_lease(&in_flight).await.unwrap().is_some());
+}

@@ -34,6 +34,7 @@ impl Catalog {
                 options.insert("version".into(), "2".into());
                 Ok(Arc::new(lessor_engine_kv::KvEngine::new()))
             }
+            "database" => Ok(Arc::new(lessor_engine_postgres::PostgresEngine::new())),
             other => Err(format!("unknown secrets engine type {other:?}")),
         }
     }

@@ -210,6 +210,10 @@ pub(super) fn ui_mount(sys: &SysRequest<'_>) -> Result<LogicalResponse, ApiError
     let Some((crate::mount::Target::Mount(mounted), _)) = router.route(path) else {
         return Err(ApiError::PermissionDenied);
     };
+    // A token learns about a mount only if its policies grant something inside it.
+    if !sys.caller.acl.grants_under(&mounted.entry.path) {
+        return Err(ApiError::PermissionDenied);
+    }
     let settings = sys.unsealed.settings();
     let mut api = mounted
         .entry

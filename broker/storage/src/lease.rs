@@ -144,8 +144,9 @@ pub trait LeaseIndex: Send + Sync + std::fmt::Debug + 'static {
 }
 
 /// A backend that is both a key/value store and a lease index: what the broker opens once and
-/// hands out as `Arc<dyn Storage>`, then narrows with [`Storage::backend`] and
-/// [`Storage::lease_index`] (trait upcasting) for the parts that need only one side.
+/// hands out as `Arc<dyn Storage>`, then narrows with `storage.backend()` and
+/// `storage.lease_index()` (trait upcasting; plain coercion works as well) for the parts that
+/// need only one side.
 pub trait Storage: Backend + LeaseIndex {}
 
 impl<T: Backend + LeaseIndex + ?Sized> Storage for T {}
@@ -226,6 +227,22 @@ pub(crate) fn page_bounds(
         None => prefix.to_owned(),
     };
     Ok((lower, keyspace::upper_bound(prefix)))
+}
+
+/// A SQL `count(*)` as the API's `u64` (a count is never negative).
+pub(crate) fn sql_count(total: i64) -> u64 {
+    u64::try_from(total).unwrap_or(0)
+}
+
+/// `(pending, active, irrevocable)` from `SELECT state, count(*) … GROUP BY state` rows; a state
+/// with no leases has no row.
+pub(crate) fn state_counts(groups: Vec<(i16, i64)>) -> Result<(u64, u64, u64), StorageError> {
+    let mut per_state = [0; 3];
+    for (state, total) in groups {
+        per_state[LeaseState::from_code(state)?.slot()] = sql_count(total);
+    }
+    let [pending, active, irrevocable] = per_state;
+    Ok((pending, active, irrevocable))
 }
 
 /// A `usize` limit as SQL's `LIMIT` parameter.

@@ -121,6 +121,10 @@ pub(crate) async fn issue(
 
     let manager = backend.manager(ctx, &role.db_name, &db).await?;
     let comment = format!("lessor lease {lease_id} mount {}", ctx.mount_path);
+    let _serialized = backend
+        .issue_lock(ctx, &role.db_name, role_name)
+        .lock_owned()
+        .await;
     manager
         .create(NewUser {
             username: &username,

@@ -159,6 +159,9 @@ pub(crate) struct Backend {
     pools: Pools,
     /// Serializes writes, deletes and root rotations of one config.
     config_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Serializes user creation per (config, role): the statements of one role usually
+    /// GRANT on the same objects, which PostgreSQL cannot update concurrently.
+    issue_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Backend {
@@ -175,6 +178,20 @@ impl Backend {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .entry(Self::key(ctx, name))
+            .or_default()
+            .clone()
+    }
+
+    pub(crate) fn issue_lock(
+        &self,
+        ctx: &EngineContext,
+        config: &str,
+        role: &str,
+    ) -> Arc<tokio::sync::Mutex<()>> {
+        self.issue_locks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(format!("{}\n{role}", Self::key(ctx, config)))
             .or_default()
             .clone()
     }

@@ -221,10 +221,10 @@ impl Pools {
             .pools
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some((current, pool)) = pools.get(key) {
-            if *current == revision {
-                return Ok(pool.clone());
-            }
+        if let Some((current, pool)) = pools.get(key)
+            && *current == revision
+        {
+            return Ok(pool.clone());
         }
         let pool = Arc::new(build()?);
         pools.insert(key.to_string(), (revision, pool.clone()));

@@ -170,11 +170,11 @@ impl Lexer<'_, '_> {
     /// Copies (and substitutes within) the next token at bare level.
     fn token(&mut self, out: &mut String) -> Result<(), StatementError> {
         let rest = self.rest();
-        if rest.starts_with("{{") {
-            if let Some(consumed) = self.placeholder(Context::Bare, out)? {
-                self.pos += consumed;
-                return Ok(());
-            }
+        if rest.starts_with("{{")
+            && let Some(consumed) = self.placeholder(Context::Bare, out)?
+        {
+            self.pos += consumed;
+            return Ok(());
         }
         if rest.starts_with("--") {
             let end = rest.find('\n').map_or(rest.len(), |i| i + 1);
@@ -268,11 +268,11 @@ impl Lexer<'_, '_> {
                     "string literal"
                 }));
             };
-            if rest.starts_with("{{") {
-                if let Some(consumed) = self.placeholder(context, out)? {
-                    self.pos += consumed;
-                    continue;
-                }
+            if rest.starts_with("{{")
+                && let Some(consumed) = self.placeholder(context, out)?
+            {
+                self.pos += consumed;
+                continue;
             }
             if backslash_escapes && c == '\\' {
                 let escaped: String = rest.chars().take(2).collect();

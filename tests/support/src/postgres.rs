@@ -73,6 +73,28 @@ impl TestPostgres {
     }
 
     /// Whether this server was started by the fixture (rather than being the local one).
+    /// Stops a throwaway server (an outage); [`TestPostgres::resume`] brings it back on the
+    /// same port with the same data.
+    pub async fn pause(&self) -> anyhow::Result<()> {
+        let cluster = self
+            .cluster
+            .as_ref()
+            .context("only a throwaway server can be paused")?;
+        let mut stop = cluster.tool("pg_ctl");
+        stop.arg("-D")
+            .arg(&cluster.data)
+            .args(["-m", "fast", "-w", "stop"]);
+        run(&mut stop, "pg_ctl stop").await
+    }
+
+    pub async fn resume(&self) -> anyhow::Result<()> {
+        let cluster = self
+            .cluster
+            .as_ref()
+            .context("only a throwaway server can be resumed")?;
+        cluster.pg_ctl_start().await
+    }
+
     pub fn is_throwaway(&self) -> bool {
         self.cluster.is_some()
     }
@@ -174,16 +196,7 @@ impl Cluster {
         let mut last_error = None;
         for _ in 0..3 {
             cluster.port = free_port()?;
-            let options = format!(
-                "-c port={} -c listen_addresses={LOCAL_HOST} -c unix_socket_directories={} \
-                 -c fsync=off -c max_connections=200",
-                cluster.port,
-                cluster.dir.path().display()
-            );
-            let mut start = cluster.tool("pg_ctl");
-            start.arg("-D").arg(&cluster.data).arg("-l").arg(&log);
-            start.args(["-w", "-t", "60", "-o", &options, "start"]);
-            match run(&mut start, "pg_ctl start").await {
+            match cluster.pg_ctl_start().await {
                 Ok(()) => return Ok(cluster),
                 Err(error) => last_error = Some(error),
             }
@@ -191,6 +204,24 @@ impl Cluster {
         let log_text = std::fs::read_to_string(&log).unwrap_or_default();
         Err(last_error.unwrap_or_else(|| anyhow::anyhow!("pg_ctl start failed")))
             .with_context(|| format!("server log:\n{log_text}"))
+    }
+
+    /// Starts the server on `self.port` (used at creation and to resume after an outage).
+    async fn pg_ctl_start(&self) -> anyhow::Result<()> {
+        let options = format!(
+            "-c port={} -c listen_addresses={LOCAL_HOST} -c unix_socket_directories={} \
+             -c fsync=off -c max_connections=200",
+            self.port,
+            self.dir.path().display()
+        );
+        let mut start = self.tool("pg_ctl");
+        start
+            .arg("-D")
+            .arg(&self.data)
+            .arg("-l")
+            .arg(self.dir.path().join("server.log"));
+        start.args(["-w", "-t", "60", "-o", &options, "start"]);
+        run(&mut start, "pg_ctl start").await
     }
 
     /// A command running `tool` from the server's bin dir as the server's OS user.

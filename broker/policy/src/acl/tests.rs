@@ -511,3 +511,18 @@ fn capabilities_are_sorted_by_name() {
         ]
     );
 }
+
+#[test]
+fn grants_under_finds_any_grant_inside_a_mount() {
+    let acl = one(r#"path "secret/data/app/*" { capabilities = ["read"] }"#);
+    assert!(acl.grants_under("secret/"));
+    assert!(!acl.grants_under("database/"));
+    assert!(!acl.grants_under("sec/"));
+    let wide = one(r#"path "sec*" { capabilities = ["list"] }"#);
+    assert!(wide.grants_under("secret/"));
+    let plus = one(r#"path "+/data/x" { capabilities = ["read"] }"#);
+    assert!(plus.grants_under("anything/"));
+    let denied = one(r#"path "secret/*" { capabilities = ["deny"] }"#);
+    assert!(!denied.grants_under("secret/"));
+    assert!(Acl::root().grants_under("whatever/"));
+}

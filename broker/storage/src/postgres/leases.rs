@@ -59,10 +59,6 @@ impl PostgresBackend {
     }
 }
 
-fn count(total: i64) -> u64 {
-    u64::try_from(total).unwrap_or(0)
-}
-
 #[async_trait::async_trait]
 impl LeaseIndex for PostgresBackend {
     async fn put_lease(&self, row: &LeaseRow) -> Result<(), StorageError> {
@@ -192,7 +188,7 @@ impl LeaseIndex for PostgresBackend {
             .fetch_one(&self.pool)
             .await
             .map_err(StorageError::database("count leases"))?;
-        Ok(count(total))
+        Ok(lease::sql_count(total))
     }
 
     async fn lease_state_counts(&self) -> Result<(u64, u64, u64), StorageError> {
@@ -200,12 +196,7 @@ impl LeaseIndex for PostgresBackend {
             .fetch_all(&self.pool)
             .await
             .map_err(StorageError::database("count leases by state"))?;
-        let mut per_state = [0; 3];
-        for (state, total) in groups {
-            per_state[LeaseState::from_code(state)?.slot()] = count(total);
-        }
-        let [pending, active, irrevocable] = per_state;
-        Ok((pending, active, irrevocable))
+        lease::state_counts(groups)
     }
 }
 

@@ -8,10 +8,18 @@ use crate::StorageError;
 use crate::keyspace::{self, LIST_BATCH};
 use crate::lease::{self, LeaseColumns, LeaseIndex, LeaseRow, LeaseState};
 
+/// Must stay `upsert_many_sql(1)` with numbered parameters (a unit test checks).
 const UPSERT: &str = "INSERT INTO lessor_leases (id, due_at, state, owner, value) \
                       VALUES (?1, ?2, ?3, ?4, ?5) \
                       ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, \
                       state = excluded.state, owner = excluded.owner, value = excluded.value";
+/// The `ON CONFLICT` clause shared by single and multi-row upserts.
+const ON_CONFLICT: &str = " ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, \
+                           state = excluded.state, owner = excluded.owner, value = excluded.value";
+/// Rows per multi-row upsert in a batch: 5 parameters each stays far below SQLite's limit of
+/// 32766 bound parameters, and one statement per 500 rows instead of one per row is what makes
+/// bulk writes fast (each statement is a round trip to sqlx's SQLite worker thread).
+const UPSERT_CHUNK: usize = 500;
 const GET: &str = "SELECT id, due_at, state, owner, value FROM lessor_leases WHERE id = ?1";
 const DELETE: &str = "DELETE FROM lessor_leases WHERE id = ?1";
 const DUE_BEFORE: &str = "SELECT id, due_at, state, owner, value FROM lessor_leases \
@@ -50,24 +58,31 @@ impl SqliteBackend {
     }
 }
 
-fn upsert(row: &LeaseRow) -> sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
-    sqlx::query(UPSERT)
-        .bind(row.id.as_str())
-        .bind(row.due_at)
-        .bind(row.state.code())
-        .bind(row.owner.as_deref())
-        .bind(row.value.as_slice())
-}
-
-fn count(total: i64) -> u64 {
-    u64::try_from(total).unwrap_or(0)
+/// `INSERT … VALUES (?, ?, ?, ?, ?), … ON CONFLICT …` for `rows` rows. Built only from
+/// constant fragments; the values are bound.
+fn upsert_many_sql(rows: usize) -> String {
+    let mut sql =
+        String::from("INSERT INTO lessor_leases (id, due_at, state, owner, value) VALUES ");
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str("(?, ?, ?, ?, ?)");
+    }
+    sql.push_str(ON_CONFLICT);
+    sql
 }
 
 #[async_trait::async_trait]
 impl LeaseIndex for SqliteBackend {
     async fn put_lease(&self, row: &LeaseRow) -> Result<(), StorageError> {
         lease::validate_row(row)?;
-        upsert(row)
+        sqlx::query(UPSERT)
+            .bind(row.id.as_str())
+            .bind(row.due_at)
+            .bind(row.state.code())
+            .bind(row.owner.as_deref())
+            .bind(row.value.as_slice())
             .execute(&self.writer)
             .await
             .map_err(StorageError::database("write a lease"))?;
@@ -82,8 +97,18 @@ impl LeaseIndex for SqliteBackend {
             .begin()
             .await
             .map_err(StorageError::database("begin a lease batch"))?;
-        for row in rows {
-            upsert(row)
+        for chunk in rows.chunks(UPSERT_CHUNK) {
+            let sql = upsert_many_sql(chunk.len());
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for row in chunk {
+                query = query
+                    .bind(row.id.as_str())
+                    .bind(row.due_at)
+                    .bind(row.state.code())
+                    .bind(row.owner.as_deref())
+                    .bind(row.value.as_slice());
+            }
+            query
                 .execute(&mut *tx)
                 .await
                 .map_err(StorageError::database("write a lease batch"))?;
@@ -177,7 +202,7 @@ impl LeaseIndex for SqliteBackend {
             .fetch_one(&self.readers)
             .await
             .map_err(StorageError::database("count leases"))?;
-        Ok(count(total))
+        Ok(lease::sql_count(total))
     }
 
     async fn lease_state_counts(&self) -> Result<(u64, u64, u64), StorageError> {
@@ -185,12 +210,7 @@ impl LeaseIndex for SqliteBackend {
             .fetch_all(&self.readers)
             .await
             .map_err(StorageError::database("count leases by state"))?;
-        let mut per_state = [0; 3];
-        for (state, total) in groups {
-            per_state[LeaseState::from_code(state)?.slot()] = count(total);
-        }
-        let [pending, active, irrevocable] = per_state;
-        Ok((pending, active, irrevocable))
+        lease::state_counts(groups)
     }
 }
 
@@ -213,6 +233,15 @@ mod tests {
             .map(|(_, _, _, detail)| detail)
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    #[test]
+    fn single_and_batch_upserts_agree() {
+        let numbered = ["?1", "?2", "?3", "?4", "?5"]
+            .iter()
+            .fold(UPSERT.to_owned(), |sql, n| sql.replacen(n, "?", 1));
+        assert_eq!(numbered, upsert_many_sql(1));
+        assert_eq!(upsert_many_sql(3).matches('?').count(), 15);
     }
 
     #[tokio::test]
