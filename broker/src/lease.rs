@@ -17,6 +17,7 @@ mod record;
 mod timer;
 
 pub use intents::MountIntents;
+pub use manager::TOKEN_MOUNT;
 pub(crate) use manager::leased_secret;
 pub use manager::{
     ExpirationManager, LeaseError, LeaseTarget, Registered, RenewResult, RetryPolicy,

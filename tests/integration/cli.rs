@@ -7,14 +7,14 @@ use std::process::Output;
 use lessor_test_support::broker::{BrokerProcess, Storage, lessor_binary};
 use serde_json::Value;
 
-struct Cli<'a> {
-    binary: &'a Path,
-    address: String,
-    home: tempfile::TempDir,
+pub(crate) struct Cli<'a> {
+    pub(crate) binary: &'a Path,
+    pub(crate) address: String,
+    pub(crate) home: tempfile::TempDir,
 }
 
 impl Cli<'_> {
-    fn run(&self, token: Option<&str>, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, token: Option<&str>, args: &[&str]) -> Output {
         let mut command = std::process::Command::new(self.binary);
         command
             .args(args)
@@ -30,7 +30,7 @@ impl Cli<'_> {
         command.output().unwrap()
     }
 
-    fn ok(&self, token: Option<&str>, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, token: Option<&str>, args: &[&str]) -> String {
         let output = self.run(token, args);
         assert!(
             output.status.success(),
@@ -41,7 +41,7 @@ impl Cli<'_> {
         String::from_utf8(output.stdout).unwrap()
     }
 
-    fn json(&self, token: Option<&str>, args: &[&str]) -> Value {
+    pub(crate) fn json(&self, token: Option<&str>, args: &[&str]) -> Value {
         serde_json::from_str(&self.ok(token, args)).unwrap()
     }
 }

@@ -549,3 +549,56 @@ async fn target_outage_recovers_and_permanent_failures_become_irrevocable() {
         0
     );
 }
+
+#[tokio::test]
+async fn the_cli_reads_credentials_and_manages_their_leases() {
+    let server = TestPostgres::shared().await.unwrap();
+    let target = target(server).await;
+    let (broker, root, _) =
+        broker_with_role(Storage::Memory, "", &target, standard_role("1h", "2h")).await;
+    let cli = crate::cli::Cli {
+        binary: lessor_test_support::broker::lessor_binary().await.unwrap(),
+        address: broker.address(),
+        home: tempfile::tempdir().unwrap(),
+    };
+    let token = root.token.clone();
+    let token = token.as_deref();
+
+    let creds = cli.json(token, &["read", "-format=json", "database/creds/app"]);
+    let lease_id = creds["lease_id"].as_str().unwrap().to_string();
+    assert!(
+        creds["data"]["username"]
+            .as_str()
+            .unwrap()
+            .starts_with(&target.prefix)
+    );
+    let table = cli.ok(token, &["read", "database/creds/app"]);
+    assert!(
+        table.contains("lease_id") && table.contains("password"),
+        "{table}"
+    );
+
+    let lookup = cli.ok(token, &["lease", "lookup", &lease_id]);
+    assert!(lookup.contains("expire_time"), "{lookup}");
+    let renewed = cli.json(
+        token,
+        &[
+            "lease",
+            "renew",
+            "-increment=30m",
+            "-format=json",
+            &lease_id,
+        ],
+    );
+    assert_eq!(renewed["lease_duration"], 1800);
+    cli.ok(token, &["lease", "revoke", &lease_id]);
+    assert_eq!(
+        target.roles().await.len(),
+        1,
+        "the table read made a second credential"
+    );
+    cli.ok(token, &["lease", "revoke", "-prefix", "database/creds/app"]);
+    assert!(target.roles().await.is_empty());
+    let missing = cli.run(token, &["lease", "renew", &lease_id]);
+    assert_eq!(missing.status.code(), Some(1));
+}

@@ -314,3 +314,87 @@ path "auth/token/create" { capabilities = ["update"] }
     assert_eq!(grandchild.get("auth/token/lookup-self").await.status, 403);
     assert_eq!(orphan.get("auth/token/lookup-self").await.status, 200);
 }
+
+#[tokio::test]
+async fn tokens_with_a_ttl_are_leases_and_expire_unpresented() {
+    let broker = BrokerProcess::start_dev(&["-dev-storage", "memory"])
+        .await
+        .unwrap();
+    let root = Api::new(&broker.address()).with_token(broker.root_token.as_deref().unwrap());
+    let created = root
+        .put(
+            "auth/token/create",
+            json!({"policies": ["default"], "ttl": "2s"}),
+        )
+        .await;
+    let accessor = created.body["auth"]["accessor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = created.body["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let accessors = |reply: &api::Reply| -> Vec<String> {
+        reply.body["data"]["keys"]
+            .as_array()
+            .map_or_else(Vec::new, |keys| {
+                keys.iter()
+                    .map(|k| k.as_str().unwrap().to_string())
+                    .collect()
+            })
+    };
+    assert!(accessors(&root.list("auth/token/accessors").await).contains(&accessor));
+    let lookup = root.list("sys/leases/lookup/auth/token/create/").await;
+    assert_eq!(lookup.status, 200, "token lease listed: {:?}", lookup.body);
+
+    // Nobody presents the token again; the expiration manager revokes it on time.
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    assert!(
+        !accessors(&root.list("auth/token/accessors").await).contains(&accessor),
+        "expired token still stored"
+    );
+    assert_eq!(
+        root.list("sys/leases/lookup/auth/token/create/")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        root.with_token(&token)
+            .get("auth/token/lookup-self")
+            .await
+            .status,
+        403
+    );
+
+    // A token revoked by a client takes its lease row with it.
+    let created = root
+        .put(
+            "auth/token/create",
+            json!({"policies": ["default"], "ttl": "1h"}),
+        )
+        .await;
+    let token = created.body["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        root.list("sys/leases/lookup/auth/token/create/")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        root.put("auth/token/revoke", json!({"token": token}))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        root.list("sys/leases/lookup/auth/token/create/")
+            .await
+            .status,
+        404
+    );
+}

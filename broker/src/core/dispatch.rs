@@ -220,10 +220,11 @@ impl Unsealed {
                     .await
                     .map_err(ApiError::from)?;
                 extra_warnings = warnings;
+                self.track_token(&issued.entry).await?;
                 Some(auth_block(
                     &issued.entry,
                     Some(&issued.client_token),
-                    self.clock.now(),
+                    self.tokens.now(),
                 ))
             }
         };
@@ -288,6 +289,11 @@ impl Unsealed {
             .handle(&token_request, &token_caller)
             .await
             .map_err(ApiError::from)?;
+        match &response {
+            TokenResponse::Issued { token, .. } => self.track_token(&token.entry).await?,
+            TokenResponse::Renewed { entry, .. } => self.track_token(entry).await?,
+            TokenResponse::Data(_) | TokenResponse::NoContent => {}
+        }
         Ok(match response {
             TokenResponse::Data(map) => LogicalResponse::data(map),
             TokenResponse::NoContent => LogicalResponse::no_content(),
@@ -302,6 +308,20 @@ impl Unsealed {
                 ..LogicalResponse::default()
             },
         })
+    }
+}
+
+impl Unsealed {
+    /// Tokens with a TTL are leases too: the expiration manager revokes them on time.
+    async fn track_token(&self, entry: &TokenEntry) -> Result<(), ApiError> {
+        match entry.expire_time {
+            Some(expire) => self
+                .leases
+                .track_token(&entry.hash, expire)
+                .await
+                .map_err(ApiError::from),
+            None => Ok(()),
+        }
     }
 }
 

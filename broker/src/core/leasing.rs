@@ -7,15 +7,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lessor_sdk::{EngineError, RenewOutcome};
-use lessor_token::{TokenEntry, TokenHooks};
+use lessor_token::{TokenEntry, TokenError, TokenHooks, TokenStore};
 
-use crate::lease::{ExpirationManager, LeaseRecord, LeaseTarget, leased_secret};
+use crate::lease::{ExpirationManager, LeaseRecord, LeaseTarget, TOKEN_MOUNT, leased_secret};
 use crate::mount::{MountedBackend, Router};
 
 /// Routes lease operations to the engine mounted at the lease's mount path.
 #[derive(Debug)]
 pub(crate) struct MountTarget {
     pub(crate) router: Arc<RwLock<Arc<Router>>>,
+    /// Token leases expire by revoking the token (and so its children and leases).
+    pub(crate) tokens: Arc<TokenStore>,
 }
 
 impl MountTarget {
@@ -39,6 +41,15 @@ impl MountTarget {
 #[async_trait]
 impl LeaseTarget for MountTarget {
     async fn revoke(&self, record: &LeaseRecord) -> Result<(), EngineError> {
+        if record.mount == TOKEN_MOUNT {
+            let hash = record.payload["hash"]
+                .as_str()
+                .ok_or_else(|| EngineError::Internal("token lease without a token hash".into()))?;
+            return match self.tokens.revoke_tree(hash).await {
+                Ok(_) | Err(TokenError::InvalidToken) => Ok(()),
+                Err(error) => Err(error.into()),
+            };
+        }
         let (engine, ctx) = self.engine(&record.mount)?;
         engine.revoke(&ctx, &leased_secret(record)).await
     }
@@ -74,7 +85,10 @@ impl TokenHooks for LeaseHooks {
         manager
             .revoke_owner(&entry.hash)
             .await
-            .map(|_| ())
-            .map_err(|error| EngineError::Upstream(error.to_string()))
+            .map_err(|error| EngineError::Upstream(error.to_string()))?;
+        manager
+            .forget_token(&entry.hash)
+            .await
+            .map_err(|error| EngineError::Internal(error.to_string()))
     }
 }

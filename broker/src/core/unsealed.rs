@@ -70,6 +70,7 @@ impl Unsealed {
             Arc::clone(&clock),
             Arc::new(MountTarget {
                 router: Arc::clone(&router),
+                tokens: Arc::clone(&tokens),
             }),
             RetryPolicy {
                 max_attempts: settings.lease_revocation_attempts,

@@ -407,6 +407,42 @@ impl ExpirationManager {
         })
     }
 
+    /// Tracks a token with a TTL as a lease, so it is revoked (with its children and leases)
+    /// when it expires even if nobody presents it again. Called on create and on renewal.
+    pub async fn track_token(&self, hash: &str, expire: OffsetDateTime) -> Result<(), LeaseError> {
+        let id = token_lease_id(hash);
+        let _guard = self.lock_for(&id).lock().await;
+        let now = self.now();
+        let record = LeaseRecord {
+            id: id.clone(),
+            mount: TOKEN_MOUNT.to_string(),
+            kind: "token".into(),
+            payload: serde_json::json!({ "hash": hash }),
+            state: LeaseState::Active,
+            issue_time: now,
+            expire_time: expire,
+            last_renewal: None,
+            max_expire: Some(expire),
+            // Tokens renew through auth/token/renew*, never through sys/leases/renew.
+            renewable: false,
+            owner: None,
+            due_at: unix_ms(expire),
+            attempts: 0,
+            last_error: None,
+        };
+        self.store(&record).await?;
+        self.schedule(&id, record.due_at);
+        Ok(())
+    }
+
+    /// Drops a token's lease once the token is gone (revoked by a client).
+    pub async fn forget_token(&self, hash: &str) -> Result<(), LeaseError> {
+        let id = token_lease_id(hash);
+        self.index.delete_lease(&id).await.map_err(storage)?;
+        self.queue().remove(&id);
+        Ok(())
+    }
+
     fn ephemeral_record(&self, mount: &str, spec: &LeaseSpec, now: OffsetDateTime) -> LeaseRecord {
         LeaseRecord {
             id: spec.intent.clone().unwrap_or_default(),
@@ -802,6 +838,13 @@ impl ExpirationManager {
     pub fn queued(&self) -> usize {
         self.queue().len()
     }
+}
+
+/// Where token leases live: `auth/token/create/<token hash>`, as in Vault.
+pub const TOKEN_MOUNT: &str = "auth/token/";
+
+fn token_lease_id(hash: &str) -> String {
+    format!("{TOKEN_MOUNT}create/{hash}")
 }
 
 /// The engine-facing view of a stored lease.
