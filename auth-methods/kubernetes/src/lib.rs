@@ -1,0 +1,1 @@
+//! Kubernetes service-account JWT authentication (TokenReview or local JWKS/PEM verification)

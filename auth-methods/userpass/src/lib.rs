@@ -1,0 +1,1 @@
+//! Username and password authentication for operators (argon2id)
