@@ -69,11 +69,13 @@ impl LeaseTarget for MountTarget {
     }
 }
 
-/// Revokes a token's leases before the token store deletes it. Weak, because the manager
-/// outlives neither the unsealed state nor the token store that holds these hooks.
+/// What the broker plugs into the token store: revoking a token revokes its leases first, and
+/// renewing a login token asks the auth method that minted it. The manager is held weakly: the
+/// manager outlives neither the unsealed state nor the token store that holds these hooks.
 #[derive(Debug)]
 pub(crate) struct LeaseHooks {
     pub(crate) manager: Weak<ExpirationManager>,
+    pub(crate) router: Arc<RwLock<Arc<Router>>>,
 }
 
 #[async_trait]
@@ -90,5 +92,29 @@ impl TokenHooks for LeaseHooks {
             .forget_token(&entry.hash)
             .await
             .map_err(|error| EngineError::Internal(error.to_string()))
+    }
+
+    /// Routes the renewal of a login token (`entry.path` = `auth/<mount>/login…`) to the auth
+    /// method mounted there. A method that is gone refuses: its tokens cannot be vouched for.
+    async fn login_renewal(
+        &self,
+        entry: &TokenEntry,
+        increment: Option<Duration>,
+    ) -> Result<Option<lessor_sdk::AuthGrant>, EngineError> {
+        let router = Arc::clone(&self.router.read().unwrap_or_else(|p| p.into_inner()));
+        let Some((crate::mount::Target::Mount(mounted), _)) = router.route(&entry.path) else {
+            return Err(EngineError::PermissionDenied);
+        };
+        let MountedBackend::Auth(method) = &mounted.backend else {
+            return Err(EngineError::PermissionDenied);
+        };
+        let renewal = lessor_sdk::AuthRenewal {
+            policies: entry.policies.clone(),
+            metadata: entry.meta.clone(),
+            internal: entry.internal.clone(),
+            issue_time: entry.creation_time,
+            increment,
+        };
+        method.renew(&mounted.ctx, &renewal).await.map(Some)
     }
 }

@@ -79,6 +79,7 @@ impl Unsealed {
         );
         tokens.set_hooks(Arc::new(LeaseHooks {
             manager: Arc::downgrade(&leases),
+            router: Arc::clone(&router),
         }));
         let unsealed = Self {
             barrier,

@@ -85,6 +85,15 @@ fn default_threshold() -> u64 {
     3
 }
 
+/// The shares as Vault shows them: hex (`keys`) and base64 (`keys_base64`). The strings go
+/// straight into the response body; they are shown once and never logged.
+fn encoded_shares(shares: &[lessor_seal::Share]) -> (Vec<String>, Vec<String>) {
+    shares
+        .iter()
+        .map(|share| (share.to_hex().to_string(), share.to_base64().to_string()))
+        .unzip()
+}
+
 fn share_count(value: u64, name: &str) -> Result<u8, ApiError> {
     u8::try_from(value).map_err(|_| ApiError::invalid(format!("{name} must be between 1 and 255")))
 }
@@ -124,16 +133,7 @@ pub(super) async fn init(
     let shares = share_count(body.secret_shares, "secret_shares")?;
     let threshold = share_count(body.secret_threshold, "secret_threshold")?;
     let output = state.core.initialize(shares, threshold).await?;
-    let keys: Vec<String> = output
-        .shares
-        .iter()
-        .map(|s| s.to_hex().to_string())
-        .collect();
-    let keys_base64: Vec<String> = output
-        .shares
-        .iter()
-        .map(|s| s.to_base64().to_string())
-        .collect();
+    let (keys, keys_base64) = encoded_shares(&output.shares);
     tracing::info!(shares, threshold, "broker initialized");
     Ok(Json(serde_json::json!({
         "keys": keys,
@@ -398,16 +398,7 @@ pub(super) async fn rekey_update(
         lessor_seal::RekeyStep::Complete(result) => {
             tracing::info!("unseal key rekeyed");
             let nonce = result.nonce.clone();
-            let keys: Vec<String> = result
-                .shares
-                .iter()
-                .map(|s| s.to_hex().to_string())
-                .collect();
-            let keys_base64: Vec<String> = result
-                .shares
-                .iter()
-                .map(|s| s.to_base64().to_string())
-                .collect();
+            let (keys, keys_base64) = encoded_shares(&result.shares);
             Ok(Json(serde_json::json!({
                 "complete": true,
                 "nonce": nonce,

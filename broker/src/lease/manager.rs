@@ -309,22 +309,15 @@ impl ExpirationManager {
     ) -> Result<String, LeaseError> {
         let now = self.now();
         let expire = now + self.policy.intent_ttl;
-        let record = LeaseRecord {
-            id: Self::lease_id(mount, request_path),
-            mount: mount.to_string(),
-            kind: kind.to_string(),
+        let record = LeaseRecord::new(
+            Self::lease_id(mount, request_path),
+            mount,
+            kind,
             payload,
-            state: LeaseState::Pending,
-            issue_time: now,
-            expire_time: expire,
-            last_renewal: None,
-            max_expire: Some(expire),
-            renewable: false,
-            owner: None,
-            due_at: unix_ms(expire),
-            attempts: 0,
-            last_error: None,
-        };
+            LeaseState::Pending,
+            now,
+            expire,
+        );
         self.store(&record).await?;
         self.schedule(&record.id, record.due_at);
         Ok(record.id)
@@ -382,20 +375,18 @@ impl ExpirationManager {
             expire = expire.min(token_expiry);
         }
         let record = LeaseRecord {
-            id: id.clone(),
-            mount: mount.to_string(),
-            kind: spec.kind,
-            payload: spec.payload,
-            state: LeaseState::Active,
-            issue_time,
-            expire_time: expire,
-            last_renewal: None,
             max_expire: Some(max_expire),
             renewable: spec.renewable,
             owner: owner_hash,
-            due_at: unix_ms(expire),
-            attempts: 0,
-            last_error: None,
+            ..LeaseRecord::new(
+                id.clone(),
+                mount,
+                &spec.kind,
+                spec.payload,
+                LeaseState::Active,
+                issue_time,
+                expire,
+            )
         };
         self.store(&record).await?;
         self.schedule(&id, record.due_at);
@@ -413,23 +404,16 @@ impl ExpirationManager {
         let id = token_lease_id(hash);
         let _guard = self.lock_for(&id).lock().await;
         let now = self.now();
-        let record = LeaseRecord {
-            id: id.clone(),
-            mount: TOKEN_MOUNT.to_string(),
-            kind: "token".into(),
-            payload: serde_json::json!({ "hash": hash }),
-            state: LeaseState::Active,
-            issue_time: now,
-            expire_time: expire,
-            last_renewal: None,
-            max_expire: Some(expire),
-            // Tokens renew through auth/token/renew*, never through sys/leases/renew.
-            renewable: false,
-            owner: None,
-            due_at: unix_ms(expire),
-            attempts: 0,
-            last_error: None,
-        };
+        // Not renewable here: tokens renew through auth/token/renew*, not sys/leases/renew.
+        let record = LeaseRecord::new(
+            id.clone(),
+            TOKEN_MOUNT,
+            "token",
+            serde_json::json!({ "hash": hash }),
+            LeaseState::Active,
+            now,
+            expire,
+        );
         self.store(&record).await?;
         self.schedule(&id, record.due_at);
         Ok(())
@@ -444,22 +428,15 @@ impl ExpirationManager {
     }
 
     fn ephemeral_record(&self, mount: &str, spec: &LeaseSpec, now: OffsetDateTime) -> LeaseRecord {
-        LeaseRecord {
-            id: spec.intent.clone().unwrap_or_default(),
-            mount: mount.to_string(),
-            kind: spec.kind.clone(),
-            payload: spec.payload.clone(),
-            state: LeaseState::Pending,
-            issue_time: now,
-            expire_time: now,
-            last_renewal: None,
-            max_expire: None,
-            renewable: false,
-            owner: None,
-            due_at: unix_ms(now),
-            attempts: 0,
-            last_error: None,
-        }
+        LeaseRecord::new(
+            spec.intent.clone().unwrap_or_default(),
+            mount,
+            &spec.kind,
+            spec.payload.clone(),
+            LeaseState::Pending,
+            now,
+            now,
+        )
     }
 
     // ---- client operations -------------------------------------------------------------

@@ -40,6 +40,37 @@ pub struct LeaseRecord {
     pub last_error: Option<String>,
 }
 
+impl LeaseRecord {
+    /// A lease due at its expiry, with no owner, not renewable, never renewed or retried;
+    /// callers adjust what differs.
+    pub fn new(
+        id: String,
+        mount: &str,
+        kind: &str,
+        payload: serde_json::Value,
+        state: LeaseState,
+        issue_time: OffsetDateTime,
+        expire_time: OffsetDateTime,
+    ) -> Self {
+        Self {
+            id,
+            mount: mount.to_string(),
+            kind: kind.to_string(),
+            payload,
+            state,
+            issue_time,
+            expire_time,
+            last_renewal: None,
+            max_expire: Some(expire_time),
+            renewable: false,
+            owner: None,
+            due_at: unix_ms(expire_time),
+            attempts: 0,
+            last_error: None,
+        }
+    }
+}
+
 impl std::fmt::Debug for LeaseRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LeaseRecord")
