@@ -190,11 +190,7 @@ impl ServerConfig {
         let log_level = env("LESSOR_LOG_LEVEL")
             .or(file.log_level)
             .unwrap_or_else(|| "info".into());
-        if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
-            return Err(ConfigError::Invalid(format!(
-                "log_level {log_level:?} is not a level (trace, debug, info, warn, error) or filter"
-            )));
-        }
+        let log_level = validate_log_level(log_level)?;
         Ok(ServerConfig {
             storage,
             listener,
@@ -214,6 +210,31 @@ impl ServerConfig {
             },
         })
     }
+}
+
+/// Accepts a level (`info`) or filter directives (`info,lessor_broker=debug`). A bare word
+/// that is not a level is refused: the filter syntax would read it as a target name and
+/// silently switch every other log off (`verbose` would log nothing).
+pub fn validate_log_level(text: String) -> Result<String, ConfigError> {
+    let invalid = || {
+        ConfigError::Invalid(format!(
+            "log_level {text:?} is not a level (trace, debug, info, warn, error, off) or target=level filter"
+        ))
+    };
+    for directive in text.split(',').map(str::trim) {
+        let level = directive
+            .rsplit_once('=')
+            .map_or(directive, |(_, level)| level);
+        if level.is_empty()
+            || level
+                .parse::<tracing_subscriber::filter::LevelFilter>()
+                .is_err()
+        {
+            return Err(invalid());
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(&text).map_err(|_| invalid())?;
+    Ok(text)
 }
 
 #[cfg(test)]

@@ -81,6 +81,7 @@ impl From<crate::lease::LeaseError> for ApiError {
             LeaseError::Invalid(message) => ApiError::InvalidRequest(message),
             LeaseError::Engine(error) => error.into(),
             LeaseError::Storage(message) => ApiError::Internal(message),
+            LeaseError::Incomplete(message) => ApiError::Upstream(message),
         }
     }
 }

@@ -16,7 +16,7 @@ mod manager;
 mod record;
 mod timer;
 
-pub use intents::MountIntents;
+pub use intents::{MountIntents, RequestIntents};
 pub use manager::TOKEN_MOUNT;
 pub(crate) use manager::leased_secret;
 pub use manager::{

@@ -67,7 +67,9 @@ fn dev_config(
         },
         default_lease_ttl: DEFAULT_LEASE_TTL,
         max_lease_ttl: DEFAULT_LEASE_TTL,
-        log_level: env_var("LESSOR_LOG_LEVEL").unwrap_or_else(|| "info".into()),
+        log_level: crate::config::validate_log_level(
+            env_var("LESSOR_LOG_LEVEL").unwrap_or_else(|| "info".into()),
+        )?,
         log_format: match env_var("LESSOR_LOG_FORMAT").as_deref() {
             Some("json") => LogFormat::Json,
             _ => LogFormat::Standard,
@@ -77,20 +79,13 @@ fn dev_config(
     })
 }
 
-/// Third-party log targets that can print secrets (SQL text) below warn.
-const SECRET_BEARING_TARGETS: &[&str] = &["tokio_postgres=warn", "sqlx=warn", "postgres=warn"];
+/// Third-party log targets that print SQL text, and so can print secrets (a `CREATE ROLE`
+/// carries the new role's password as a literal: it cannot be a bind parameter).
+const SECRET_BEARING_TARGETS: &[&str] = &["tokio_postgres", "sqlx", "postgres"];
 
 fn init_logging(config: &ServerConfig) {
-    let mut filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
+    let filter = tracing_subscriber::EnvFilter::try_new(capped_filter(&config.log_level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Database drivers log statement text at debug level, and a CREATE ROLE carries the new
-    // role's password as a literal (it cannot be a bind parameter). No log level an operator
-    // picks may let that through (invariant 5), so these targets are capped at warn.
-    for directive in SECRET_BEARING_TARGETS {
-        if let Ok(directive) = directive.parse() {
-            filter = filter.add_directive(directive);
-        }
-    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -99,6 +94,36 @@ fn init_logging(config: &ServerConfig) {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Standard => builder.try_init(),
     };
+}
+
+/// The operator's filter with every directive naming a secret-bearing target (or a module of
+/// one) removed and those targets capped at warn. Removing, not overriding, because a more
+/// specific directive (`tokio_postgres::simple_query=debug`) would beat any cap (invariant 5).
+fn capped_filter(wanted: &str) -> String {
+    let names_capped_target = |directive: &str| {
+        let target = directive
+            .split('=')
+            .next()
+            .unwrap_or("")
+            .split('[')
+            .next()
+            .unwrap_or("");
+        SECRET_BEARING_TARGETS
+            .iter()
+            .any(|capped| target == *capped || target.starts_with(&format!("{capped}::")))
+    };
+    wanted
+        .split(',')
+        .map(str::trim)
+        .filter(|directive| !directive.is_empty() && !names_capped_target(directive))
+        .map(str::to_string)
+        .chain(
+            SECRET_BEARING_TARGETS
+                .iter()
+                .map(|target| format!("{target}=warn")),
+        )
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 async fn open_storage(storage: &StorageConfig) -> anyhow::Result<Arc<dyn Storage>> {
@@ -245,5 +270,22 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = interrupt.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::capped_filter;
+
+    #[test]
+    fn secret_bearing_targets_cannot_be_raised() {
+        assert_eq!(
+            capped_filter(
+                "debug,tokio_postgres::simple_query=trace,sqlx=debug,lessor_broker=trace"
+            ),
+            "debug,lessor_broker=trace,tokio_postgres=warn,sqlx=warn,postgres=warn"
+        );
+        // A target that merely starts with the same letters is left alone.
+        assert!(capped_filter("sqlxish=debug").starts_with("sqlxish=debug,"));
     }
 }

@@ -320,7 +320,9 @@ async fn short_leases_expire_on_their_own() {
     let issued_in = start.elapsed();
     let live = target.roles().await.len();
     assert!(live > 0 && live <= 500, "{live} roles");
-    let deadline = start + issued_in + Duration::from_secs(30) + Duration::from_secs(3);
+    // Expiring together, they are revoked as fast as the target database drops roles; allow
+    // for a loaded machine, and report how long it took.
+    let deadline = start + issued_in + Duration::from_secs(30) + Duration::from_secs(30);
     loop {
         let left = target.roles().await.len();
         if left == 0 {

@@ -5,10 +5,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod api;
+mod apikey;
 mod cli;
 mod database;
 mod flow;
+mod kubernetes;
 mod negative;
 mod operations;
 mod tls;
+mod userpass;
 mod vault_client;

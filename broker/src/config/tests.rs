@@ -139,3 +139,13 @@ fn environment_overrides_the_file() {
     assert_eq!(config.listener.address.port(), 9999);
     assert_eq!(config.log_level, "debug");
 }
+
+#[test]
+fn log_levels_are_levels_or_filters() {
+    for good in ["info", "debug", "warn,lessor_broker=debug", "off"] {
+        assert!(validate_log_level(good.into()).is_ok(), "{good}");
+    }
+    for bad in ["verbose", "info,chatty", "lessor=loud", ""] {
+        assert!(validate_log_level(bad.into()).is_err(), "{bad}");
+    }
+}

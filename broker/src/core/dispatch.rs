@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 
 use super::Unsealed;
 use crate::error::ApiError;
+use crate::lease::{MountIntents, RequestIntents};
 use crate::mount::{Mounted, MountedBackend, Target};
 use crate::request::{AuthBlock, LogicalRequest, LogicalResponse};
 use crate::system;
@@ -183,12 +184,38 @@ impl Unsealed {
             )?;
         }
         let relative_path = engine_request.path.clone();
+        // A request-scoped view of the mount's intents: what this request began and did not
+        // register is revoked as soon as the request ends.
+        let intents = Arc::new(RequestIntents::new(MountIntents::new(
+            &self.leases,
+            mounted.entry.path.clone(),
+        )));
+        let ctx = lessor_sdk::EngineContext {
+            leases: intents.clone(),
+            ..mounted.ctx.clone()
+        };
         let response = match &mounted.backend {
-            MountedBackend::Secret(engine) => engine.handle(&mounted.ctx, engine_request).await,
-            MountedBackend::Auth(method) => method.handle(&mounted.ctx, engine_request).await,
-        }?;
-        self.finish(mounted, &relative_path, caller.as_ref(), response)
-            .await
+            MountedBackend::Secret(engine) => engine.handle(&ctx, engine_request).await,
+            MountedBackend::Auth(method) => method.handle(&ctx, engine_request).await,
+        };
+        let registered = response
+            .as_ref()
+            .ok()
+            .and_then(|response| response.secret.as_ref())
+            .and_then(|secret| secret.intent.clone());
+        let result = match response {
+            Ok(response) => {
+                self.finish(mounted, &relative_path, caller.as_ref(), response)
+                    .await
+            }
+            Err(error) => Err(error.into()),
+        };
+        let mut leftover = intents.begun();
+        if result.is_ok() {
+            leftover.retain(|id| Some(id) != registered.as_ref());
+        }
+        self.leases.abandon_intents(leftover);
+        result
     }
 
     /// Turns an engine response into the broker's: registers the lease of a secret (owned

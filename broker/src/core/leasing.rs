@@ -84,10 +84,12 @@ impl TokenHooks for LeaseHooks {
         let Some(manager) = self.manager.upgrade() else {
             return Err(EngineError::Internal("the broker is sealed".into()));
         };
-        manager
-            .revoke_owner(&entry.hash)
-            .await
-            .map_err(|error| EngineError::Upstream(error.to_string()))?;
+        // Fail closed for the token, not for its leases: the token is revoked now whatever
+        // happens; a lease whose revocation fails stays in the index, owned by the dead
+        // token, and the expiration manager keeps retrying it (then marks it irrevocable).
+        if let Err(error) = manager.revoke_owner(&entry.hash).await {
+            tracing::warn!(accessor = %entry.accessor, %error, "some leases of a revoked token will be retried");
+        }
         manager
             .forget_token(&entry.hash)
             .await

@@ -44,3 +44,42 @@ impl LeaseIntents for MountIntents {
             })
     }
 }
+
+/// The intents one request begins, so the broker can revoke them at once when the request
+/// fails (or leaves extra intents behind) instead of waiting for their TTL.
+#[derive(Debug)]
+pub struct RequestIntents {
+    mount: MountIntents,
+    begun: std::sync::Mutex<Vec<String>>,
+}
+
+impl RequestIntents {
+    pub fn new(mount: MountIntents) -> Self {
+        Self {
+            mount,
+            begun: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Every intent begun so far, in order.
+    pub fn begun(&self) -> Vec<String> {
+        self.begun.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+#[async_trait]
+impl LeaseIntents for RequestIntents {
+    async fn begin(
+        &self,
+        request_path: &str,
+        kind: &str,
+        payload: serde_json::Value,
+    ) -> Result<String, EngineError> {
+        let id = self.mount.begin(request_path, kind, payload).await?;
+        self.begun
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(id.clone());
+        Ok(id)
+    }
+}

@@ -59,7 +59,7 @@ impl Default for RetryPolicy {
             base_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(120),
             irrevocable_retry: Duration::from_secs(24 * 3600),
-            intent_ttl: Duration::from_secs(120),
+            intent_ttl: Duration::from_secs(600),
             horizon: Duration::from_secs(300),
             refill_batch: 10_000,
             concurrency: 64,
@@ -77,6 +77,20 @@ pub enum LeaseError {
     Engine(#[from] EngineError),
     #[error("lease storage failed: {0}")]
     Storage(String),
+    /// Some revocations of a bulk request failed; they stay scheduled for retry.
+    #[error("{0}")]
+    Incomplete(String),
+}
+
+/// A lease-id prefix as Vault reads it: a path, so `database/creds/app` covers
+/// `database/creds/app/…` and never `database/creds/app2/…`.
+fn path_prefix(prefix: &str) -> String {
+    let trimmed = prefix.trim_matches('/');
+    if trimmed.is_empty() {
+        String::new()
+    } else {
+        format!("{trimmed}/")
+    }
 }
 
 fn storage(error: impl std::fmt::Display) -> LeaseError {
@@ -538,7 +552,8 @@ impl ExpirationManager {
         if ttl > room {
             ttl = room;
         }
-        if asked.is_some_and(|asked| asked > room) || outcome.ttl > room {
+        let engine_capped = warnings.iter().any(|warning| warning.contains("capped"));
+        if !engine_capped && (asked.is_some_and(|asked| asked > room) || outcome.ttl > room) {
             let requested = asked.unwrap_or(outcome.ttl).as_secs();
             warnings.push(format!(
                 "TTL of {requested}s exceeded the effective max_ttl of {}s; TTL value is capped accordingly",
@@ -560,6 +575,32 @@ impl ExpirationManager {
             warnings,
             data: None,
         })
+    }
+
+    /// Revokes intents a finished request left pending (it failed, or began more than it
+    /// registered), in the background: the client's answer does not wait for the target.
+    /// A revocation that fails stays scheduled like any other.
+    pub fn abandon_intents(self: &Arc<Self>, ids: Vec<String>) {
+        if ids.is_empty() {
+            return;
+        }
+        let manager = Arc::clone(self);
+        tokio::spawn(async move {
+            for id in ids {
+                let _guard = manager.lock_for(&id).lock().await;
+                match manager.load(&id).await {
+                    Ok(Some(record)) if record.state == LeaseState::Pending => {
+                        if let Err(error) = manager.revoke_loaded(record).await {
+                            tracing::warn!(lease_id = %id, %error, "revoking an abandoned intent failed; will retry");
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::error!(lease_id = %id, %error, "cannot load an abandoned intent")
+                    }
+                }
+            }
+        });
     }
 
     /// Revokes one lease now (Vault's `sync=true`): the engine first, then the index.
@@ -626,6 +667,7 @@ impl ExpirationManager {
     /// Revokes every lease under `prefix`, a page at a time. Leases whose revocation fails
     /// stay scheduled for retry; the error says how many.
     pub async fn revoke_prefix(&self, prefix: &str) -> Result<usize, LeaseError> {
+        let prefix = &path_prefix(prefix);
         let mut revoked = 0;
         let mut failed = 0;
         let mut after: Option<String> = None;
@@ -647,7 +689,7 @@ impl ExpirationManager {
             after = Some(last);
         }
         if failed > 0 {
-            return Err(LeaseError::Invalid(format!(
+            return Err(LeaseError::Incomplete(format!(
                 "{failed} lease(s) under {prefix:?} failed to revoke and will be retried ({revoked} revoked)"
             )));
         }
@@ -665,6 +707,10 @@ impl ExpirationManager {
 
     /// Removes every lease under `prefix` from the index without asking the engine.
     pub async fn revoke_force(&self, prefix: &str) -> Result<usize, LeaseError> {
+        let prefix = &path_prefix(prefix);
+        if prefix.is_empty() {
+            return Err(LeaseError::Invalid("revoke-force needs a prefix".into()));
+        }
         let mut removed = 0;
         loop {
             let ids = self

@@ -291,6 +291,7 @@ async fn unfinished_intents_are_revoked_and_finished_ones_become_leases() {
             "creds/app",
             LeaseSpec {
                 intent: Some(finished.clone()),
+                max_ttl: None,
                 ..spec(3600)
             },
             None,
@@ -477,4 +478,33 @@ async fn intents_left_by_a_previous_process_are_revoked_at_start() {
     );
     assert!(fresh.lookup(&active.lease_id).await.is_ok());
     assert!(h.storage.get_lease(&in_flight).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn prefixes_are_paths_not_strings() {
+    let h = harness(0).await;
+    let app = h
+        .manager
+        .register("database/", "creds/app", spec(300), None)
+        .await
+        .unwrap();
+    let app2 = h
+        .manager
+        .register("database/", "creds/app2", spec(300), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.manager.revoke_prefix("database/creds/app").await.unwrap(),
+        1
+    );
+    assert_eq!(h.target.revoked(), vec![app.lease_id]);
+    assert!(h.manager.lookup(&app2.lease_id).await.is_ok());
+    assert_eq!(
+        h.manager.revoke_force("database/creds/ap").await.unwrap(),
+        0
+    );
+    assert!(matches!(
+        h.manager.revoke_force("/").await,
+        Err(LeaseError::Invalid(_))
+    ));
 }

@@ -35,6 +35,7 @@ impl Catalog {
                 Ok(Arc::new(lessor_engine_kv::KvEngine::new()))
             }
             "database" => Ok(Arc::new(lessor_engine_postgres::PostgresEngine::new())),
+            "apikey" => Ok(Arc::new(lessor_engine_apikey::ApiKeyEngine::new())),
             other => Err(format!("unknown secrets engine type {other:?}")),
         }
     }
@@ -43,6 +44,8 @@ impl Catalog {
     pub fn auth_method(&self, method_type: &str) -> Result<Arc<dyn AuthMethod>, String> {
         match method_type {
             "token" => Err("the token auth method is built in at auth/token/".into()),
+            "userpass" => Ok(Arc::new(lessor_auth_userpass::UserpassAuth::new())),
+            "kubernetes" => Ok(Arc::new(lessor_auth_kubernetes::KubernetesAuth::new())),
             other => Err(format!("unknown auth method type {other:?}")),
         }
     }

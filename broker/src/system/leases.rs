@@ -171,10 +171,16 @@ pub(super) async fn count(sys: &SysRequest<'_>) -> Result<LogicalResponse, ApiEr
     let leases = sys.unsealed.leases();
     let mut counts = serde_json::Map::new();
     let mut total = 0;
-    for mounted in sys.unsealed.router().mounts() {
-        let n = leases.count(&mounted.entry.path, state).await?;
+    let mounts = sys.unsealed.router();
+    let paths = mounts
+        .mounts()
+        .iter()
+        .map(|mounted| mounted.entry.path.clone())
+        .chain(std::iter::once(crate::lease::TOKEN_MOUNT.to_string()));
+    for path in paths {
+        let n = leases.count(&path, state).await?;
         if n > 0 {
-            counts.insert(mounted.entry.path.clone(), n.into());
+            counts.insert(path, n.into());
         }
         total += n;
     }

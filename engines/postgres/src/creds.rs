@@ -188,7 +188,7 @@ pub(crate) async fn renew(
         warnings.push(format!(
             "TTL of {}s exceeded the effective max_ttl of {}s; TTL value is capped accordingly",
             wanted.as_secs(),
-            limit.as_secs()
+            remaining.as_secs()
         ));
         remaining
     } else {

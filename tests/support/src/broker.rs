@@ -93,7 +93,28 @@ impl BrokerProcess {
         Self::start_config(storage, &listener, extra_config, true).await
     }
 
+    /// Starts a config-file broker, retrying on another port if the one picked was taken
+    /// between choosing it and the broker binding it (other tests run in parallel).
     async fn start_config(
+        storage: Storage,
+        listener: &str,
+        extra_config: &str,
+        plain: bool,
+    ) -> anyhow::Result<Self> {
+        let mut attempt = 0;
+        loop {
+            match Self::start_config_once(storage.clone(), listener, extra_config, plain).await {
+                Err(error)
+                    if attempt < 4 && error.to_string().contains("Address already in use") =>
+                {
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn start_config_once(
         storage: Storage,
         listener: &str,
         extra_config: &str,
@@ -178,6 +199,20 @@ impl BrokerProcess {
 
     /// Starts `lessor server -dev` and reads the root token and unseal key from its banner.
     pub async fn start_dev(extra_args: &[&str]) -> anyhow::Result<Self> {
+        let mut attempt = 0;
+        loop {
+            match Self::start_dev_once(extra_args).await {
+                Err(error)
+                    if attempt < 4 && error.to_string().contains("Address already in use") =>
+                {
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn start_dev_once(extra_args: &[&str]) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let port = free_port()?;
         let address = format!("127.0.0.1:{port}");
@@ -215,7 +250,12 @@ impl BrokerProcess {
         };
         let child = Command::new(binary)
             .args(args)
-            .env("LESSOR_LOG_LEVEL", "debug")
+            // Debug everywhere, and trace for the drivers that print SQL: the broker must keep
+            // those capped whatever the filter says, so every log scan in the suite checks it.
+            .env(
+                "LESSOR_LOG_LEVEL",
+                "debug,tokio_postgres=trace,tokio_postgres::simple_query=trace,sqlx=trace",
+            )
             .env_remove("LESSOR_ADDR")
             .env_remove("LESSOR_TOKEN")
             .stdin(Stdio::null())

@@ -2,4 +2,5 @@
 //! throwaway cluster otherwise) and real broker processes.
 
 pub mod broker;
+pub mod kubernetes;
 pub mod postgres;
