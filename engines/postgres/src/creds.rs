@@ -121,10 +121,11 @@ pub(crate) async fn issue(
 
     let manager = backend.manager(ctx, &role.db_name, &db).await?;
     let comment = format!("lessor lease {lease_id} mount {}", ctx.mount_path);
-    let _serialized = backend
+    let _permit = backend
         .issue_lock(ctx, &role.db_name, role_name)
-        .lock_owned()
-        .await;
+        .acquire_owned()
+        .await
+        .map_err(|_| PgError::Internal("the issue limiter was closed".into()))?;
     manager
         .create(NewUser {
             username: &username,

@@ -5,8 +5,8 @@
 //! Concurrency: PostgreSQL fails concurrent `GRANT`s on one object with `XX000 tuple
 //! concurrently updated`, and catalog updates can also deadlock or fail serialization. Such
 //! transactions are retried whole, with jittered exponential backoff. Issuing for one role is
-//! additionally serialized in `creds` (different roles still issue in parallel), which keeps
-//! retries rare; the retry covers GRANTs shared across roles and concurrent revocations.
+//! additionally bounded to a few creations at a time (`Backend::issue_lock`), which
+//! keeps retries rare; the retry covers GRANTs shared across roles and concurrent revocations.
 
 use std::sync::Arc;
 use std::time::Duration;

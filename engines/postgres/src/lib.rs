@@ -62,6 +62,9 @@ const RESET: &str = "reset/:name";
 /// The PostgreSQL database secret engine. One value may serve any number of mounts: configs
 /// and roles live in each mount's storage; the engine holds only connection pools (keyed by
 /// mount and config) and per-config locks.
+/// Concurrent creations per (config, role); see `Backend::issue_lock`.
+const ISSUE_PARALLELISM: usize = 8;
+
 #[derive(Debug, Default)]
 pub struct PostgresEngine {
     backend: Backend,
@@ -159,9 +162,9 @@ pub(crate) struct Backend {
     pools: Pools,
     /// Serializes writes, deletes and root rotations of one config.
     config_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// Serializes user creation per (config, role): the statements of one role usually
-    /// GRANT on the same objects, which PostgreSQL cannot update concurrently.
-    issue_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Bounds user creation per (config, role): the statements of one role usually GRANT on
+    /// the same objects, which PostgreSQL cannot update concurrently.
+    issue_locks: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
 
 impl Backend {
@@ -182,17 +185,21 @@ impl Backend {
             .clone()
     }
 
+    /// Bounds how many creations of one role run at once. A mutex here (one at a time) capped
+    /// a role's issue rate at the single-connection rate of the target; unbounded parallelism
+    /// turns concurrent GRANTs on one object into retry storms. A few at a time, with the
+    /// retry in `database` absorbing the occasional conflict, keeps both in check.
     pub(crate) fn issue_lock(
         &self,
         ctx: &EngineContext,
         config: &str,
         role: &str,
-    ) -> Arc<tokio::sync::Mutex<()>> {
+    ) -> Arc<tokio::sync::Semaphore> {
         self.issue_locks
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .entry(format!("{}\n{role}", Self::key(ctx, config)))
-            .or_default()
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(ISSUE_PARALLELISM)))
             .clone()
     }
 
