@@ -164,7 +164,16 @@ impl RoleManager for PgRoleManager {
         ];
         let values = Values::new(&values);
         let mut statements = statements::render_all(user.statements, values)?;
-        statements.extend(statements::render(COMMENT, values)?);
+        // Tag the role with its lease so orphans can be traced, when the statements create a
+        // role of that name. Statements that never name it (Vault accepts `SELECT 1`) have no
+        // role to tag, and a COMMENT would fail the whole transaction.
+        let names_user = user
+            .statements
+            .iter()
+            .any(|statement| statement.contains("{{name}}") || statement.contains("{{username}}"));
+        if names_user {
+            statements.extend(statements::render(COMMENT, values)?);
+        }
         let mut pooled = self.client().await?;
         let client = pooled
             .client()

@@ -271,3 +271,25 @@ async fn database_errors_quoting_the_password_are_scrubbed() {
     assert!(message.contains("invalid input syntax"), "{message}");
     assert!(message.contains("[redacted]"), "{message}");
 }
+
+#[tokio::test]
+async fn statements_that_create_no_role_still_issue() {
+    // Vault accepts creation statements that never name the user (e.g. a pre-provisioned
+    // login); there is then no role to tag with the lease, and issuing must still work.
+    let h = Harness::new().await;
+    h.configure(json!({})).await;
+    h.role(
+        "noop",
+        json!({"creation_statements": ["SELECT 1"], "revocation_statements": ["SELECT 1"]}),
+    )
+    .await;
+    let (username, _, secret) = h.creds("noop").await;
+    let exists = h
+        .admin()
+        .await
+        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&username])
+        .await
+        .unwrap();
+    assert!(exists.is_none(), "no role was meant to be created");
+    h.engine.revoke(&h.ctx, &secret).await.unwrap();
+}
