@@ -11,6 +11,7 @@
 //! the request turns it into an active lease; anything else — an engine error, a client that
 //! hangs up, a crash — leaves it to expire, and expiry revokes it through the engine.
 
+mod expiry;
 mod intents;
 mod manager;
 mod record;

@@ -93,7 +93,7 @@ fn path_prefix(prefix: &str) -> String {
     }
 }
 
-fn storage(error: impl std::fmt::Display) -> LeaseError {
+pub(super) fn storage(error: impl std::fmt::Display) -> LeaseError {
     LeaseError::Storage(error.to_string())
 }
 
@@ -121,20 +121,20 @@ const REVOKE_PARALLELISM: usize = 16;
 
 #[derive(Debug)]
 pub struct ExpirationManager {
-    index: Arc<dyn LeaseIndex>,
+    pub(super) index: Arc<dyn LeaseIndex>,
     pub(super) barrier: Arc<UnsealedBarrier>,
-    clock: Arc<dyn Clock>,
-    target: Arc<dyn LeaseTarget>,
-    policy: RetryPolicy,
-    queue: Mutex<TimerQueue>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) target: Arc<dyn LeaseTarget>,
+    pub(super) policy: RetryPolicy,
+    pub(super) queue: Mutex<TimerQueue>,
     /// When the queue was last refilled from the index (unix ms).
-    last_refill: Mutex<Option<i64>>,
-    wake: Notify,
+    pub(super) last_refill: Mutex<Option<i64>>,
+    pub(super) wake: Notify,
     pub(super) in_flight: Mutex<HashSet<String>>,
-    permits: Arc<Semaphore>,
+    pub(super) permits: Arc<Semaphore>,
     /// Serialises changes to one lease (renew vs expiry vs revoke) without a global lock.
-    locks: Vec<tokio::sync::Mutex<()>>,
-    stopped: AtomicBool,
+    pub(super) locks: Vec<tokio::sync::Mutex<()>>,
+    pub(super) stopped: AtomicBool,
 }
 
 impl ExpirationManager {
@@ -180,58 +180,17 @@ impl ExpirationManager {
         });
     }
 
-    /// Revokes the intents a previous broker process left pending. Their requests died with
-    /// that process (a crash, a kill, a restart mid-request) and will never finish, so there
-    /// is no reason to wait for their intent TTL. Intents begun by this process since `started`
-    /// are left alone: their requests are still running.
-    pub(super) async fn reconcile_intents(&self, started: OffsetDateTime) {
-        let horizon = unix_ms(started + self.policy.intent_ttl + Duration::from_secs(60));
-        let rows = match self.index.leases_due_before(horizon, usize::MAX).await {
-            Ok(rows) => rows,
-            Err(error) => {
-                tracing::error!(%error, "reading pending lease intents failed; they expire normally");
-                return;
-            }
-        };
-        let mut reconciled = 0usize;
-        for row in rows
-            .into_iter()
-            .filter(|row| row.state == LeaseState::Pending)
-        {
-            let _guard = self.lock_for(&row.id).lock().await;
-            match self.load(&row.id).await {
-                Ok(Some(record))
-                    if record.state == LeaseState::Pending && record.issue_time < started =>
-                {
-                    if self.revoke_loaded(record).await.is_ok() {
-                        reconciled += 1;
-                    }
-                }
-                Ok(_) => {}
-                Err(error) => {
-                    tracing::error!(lease_id = %row.id, %error, "cannot load a pending intent")
-                }
-            }
-        }
-        if reconciled > 0 {
-            tracing::info!(
-                reconciled,
-                "revoked lease intents left by a previous broker process"
-            );
-        }
-    }
-
     /// Stops the expiry loop (on seal). Revocations already running finish or fail.
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
         self.wake.notify_one();
     }
 
-    fn now(&self) -> OffsetDateTime {
+    pub(super) fn now(&self) -> OffsetDateTime {
         self.clock.now()
     }
 
-    fn lock_for(&self, id: &str) -> &tokio::sync::Mutex<()> {
+    pub(super) fn lock_for(&self, id: &str) -> &tokio::sync::Mutex<()> {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         id.hash(&mut hasher);
@@ -239,11 +198,11 @@ impl ExpirationManager {
         &self.locks[stripe]
     }
 
-    fn queue(&self) -> std::sync::MutexGuard<'_, TimerQueue> {
+    pub(super) fn queue(&self) -> std::sync::MutexGuard<'_, TimerQueue> {
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn schedule(&self, id: &str, due: i64) {
+    pub(super) fn schedule(&self, id: &str, due: i64) {
         self.queue().schedule(id, due);
         self.wake.notify_one();
     }
@@ -270,7 +229,7 @@ impl ExpirationManager {
 
     /// Loads and authenticates a lease. The sealed record is the truth: a plain column that
     /// disagrees with it was altered underneath the barrier, and is restored from the record.
-    async fn load(&self, id: &str) -> Result<Option<LeaseRecord>, LeaseError> {
+    pub(super) async fn load(&self, id: &str) -> Result<Option<LeaseRecord>, LeaseError> {
         let Some(row) = self.index.get_lease(id).await.map_err(storage)? else {
             return Ok(None);
         };
@@ -613,7 +572,7 @@ impl ExpirationManager {
         self.revoke_loaded(record).await
     }
 
-    async fn revoke_loaded(&self, record: LeaseRecord) -> Result<(), LeaseError> {
+    pub(super) async fn revoke_loaded(&self, record: LeaseRecord) -> Result<(), LeaseError> {
         match self.target.revoke(&record).await {
             Ok(()) => {
                 self.index.delete_lease(&record.id).await.map_err(storage)?;
@@ -760,101 +719,6 @@ impl ExpirationManager {
             .await
             .map_err(storage)?;
         Ok(overdue.len())
-    }
-
-    // ---- expiry ------------------------------------------------------------------------
-
-    /// One pass of the expiry loop: refill when needed, start revocations of what is due,
-    /// and return how long to sleep.
-    pub async fn tick(self: &Arc<Self>) -> Duration {
-        let now = unix_ms(self.now());
-        let horizon_ms = i64::try_from(self.policy.horizon.as_millis()).unwrap_or(i64::MAX);
-        let refill_due = {
-            let last = *self.last_refill.lock().unwrap_or_else(|p| p.into_inner());
-            let covered = self.queue().covered_until;
-            last.is_none_or(|at| now >= at + horizon_ms / 2 || now >= covered)
-        };
-        if refill_due && let Err(error) = self.refill(now, horizon_ms).await {
-            tracing::error!(%error, "refilling the lease queue failed");
-            return Duration::from_secs(1);
-        }
-        let due = self.queue().pop_due(now);
-        for id in due {
-            let fresh = self
-                .in_flight
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(id.clone());
-            if !fresh {
-                continue;
-            }
-            let manager = Arc::clone(self);
-            let permits = Arc::clone(&self.permits);
-            tokio::spawn(async move {
-                if let Ok(_permit) = permits.acquire_owned().await {
-                    manager.expire(&id).await;
-                }
-                manager
-                    .in_flight
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&id);
-            });
-        }
-        let next_due = self.queue().next_due();
-        let last = self
-            .last_refill
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .unwrap_or(now);
-        let next_refill = (last + horizon_ms / 2).min(self.queue().covered_until);
-        let wake_at = next_due.map_or(next_refill, |due| due.min(next_refill));
-        let wait = u64::try_from(wake_at.saturating_sub(now)).unwrap_or(0);
-        Duration::from_millis(wait.clamp(1, 60_000))
-    }
-
-    async fn refill(&self, now: i64, horizon_ms: i64) -> Result<(), LeaseError> {
-        let until = now.saturating_add(horizon_ms);
-        let rows = self
-            .index
-            .leases_due_before(until, self.policy.refill_batch)
-            .await
-            .map_err(storage)?;
-        let full = rows.len() >= self.policy.refill_batch;
-        let mut queue = self.queue();
-        queue.covered_until = match (full, rows.last()) {
-            // A full batch is complete only below its last due time.
-            (true, Some(last)) => last.due_at,
-            _ => until,
-        };
-        let covered = queue.covered_until;
-        for row in rows.iter().filter(|row| row.due_at < covered || !full) {
-            queue.fill(&row.id, row.due_at);
-        }
-        drop(queue);
-        *self.last_refill.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
-        Ok(())
-    }
-
-    /// Revokes a due lease, unless a renewal moved it meanwhile.
-    async fn expire(&self, id: &str) {
-        let _guard = self.lock_for(id).lock().await;
-        let record = match self.load(id).await {
-            Ok(Some(record)) => record,
-            Ok(None) => return,
-            Err(error) => {
-                tracing::error!(lease_id = %id, %error, "cannot load a due lease");
-                return;
-            }
-        };
-        let now = unix_ms(self.now());
-        if record.due_at > now {
-            self.schedule(id, record.due_at);
-            return;
-        }
-        if let Err(error) = self.revoke_loaded(record).await {
-            tracing::debug!(lease_id = %id, %error, "expiry revocation failed");
-        }
     }
 
     /// How many leases the queue holds (for tests and metrics).
