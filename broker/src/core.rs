@@ -38,10 +38,18 @@ pub struct CoreSettings {
 }
 
 /// What `sys/init` hands back, once.
-#[derive(Debug)]
 pub struct InitOutput {
     pub shares: Vec<lessor_seal::Share>,
     pub root_token: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for InitOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InitOutput")
+            .field("shares", &self.shares.len())
+            .field("root_token", &"<redacted>")
+            .finish()
+    }
 }
 
 /// What `sys/seal-status` and `sys/health` report.

@@ -18,8 +18,9 @@ impl std::fmt::Debug for ClientToken {
     }
 }
 
-/// One API request after transport decoding.
-#[derive(Debug, Clone)]
+/// One API request after transport decoding. `Debug` shows the body's field names only:
+/// the values can be passwords, JWTs or secrets being written.
+#[derive(Clone)]
 pub struct LogicalRequest {
     pub id: String,
     pub operation: Operation,
@@ -31,8 +32,8 @@ pub struct LogicalRequest {
     pub remote_addr: Option<SocketAddr>,
 }
 
-/// A minted token as the Vault envelope's `auth` block shows it.
-#[derive(Debug, Clone)]
+/// A minted token as the Vault envelope's `auth` block shows it. `Debug` leaves the token out.
+#[derive(Clone)]
 pub struct AuthBlock {
     pub client_token: Zeroizing<String>,
     pub accessor: String,
@@ -67,5 +68,71 @@ impl LogicalResponse {
 
     pub fn no_content() -> Self {
         Self::default()
+    }
+}
+
+impl std::fmt::Debug for LogicalRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogicalRequest")
+            .field("id", &self.id)
+            .field("operation", &self.operation)
+            .field("path", &self.path)
+            .field("data_fields", &self.data.keys().collect::<Vec<_>>())
+            .field("token", &self.token)
+            .field("remote_addr", &self.remote_addr)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for AuthBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthBlock")
+            .field("client_token", &"<redacted>")
+            .field("accessor", &self.accessor)
+            .field("policies", &self.policies)
+            .field("lease_duration", &self.lease_duration)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_tokens() {
+        let auth = AuthBlock {
+            client_token: Zeroizing::new("hvs.secret-token-value".into()),
+            accessor: "acc".into(),
+            policies: vec!["default".into()],
+            token_policies: vec!["default".into()],
+            metadata: BTreeMap::new(),
+            lease_duration: 60,
+            renewable: true,
+            orphan: false,
+            num_uses: 0,
+        };
+        let response = LogicalResponse {
+            auth: Some(auth),
+            ..LogicalResponse::default()
+        };
+        assert!(!format!("{response:?}").contains("secret-token-value"));
+        let token = ClientToken(Zeroizing::new("hvs.other-secret".into()));
+        assert!(!format!("{token:?}").contains("other-secret"));
+        let mut data = Map::new();
+        data.insert("password".into(), "hunter2-password".into());
+        let request = LogicalRequest {
+            id: "r".into(),
+            operation: Operation::Update,
+            path: "auth/userpass/login/a".into(),
+            data,
+            token: Some(token),
+            remote_addr: None,
+        };
+        let shown = format!("{request:?}");
+        assert!(
+            shown.contains("password") && !shown.contains("hunter2-password"),
+            "{shown}"
+        );
     }
 }
