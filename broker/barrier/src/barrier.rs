@@ -7,6 +7,7 @@ use lessor_storage::{Backend, Op};
 use time::OffsetDateTime;
 
 use crate::blob::{open_blob, seal_blob};
+use crate::cache::CacheLimits;
 use crate::keyring::Keyring;
 use crate::unsealed::UnsealedBarrier;
 use crate::{BarrierError, RootKey};
@@ -32,12 +33,24 @@ pub fn is_reserved(key: &str) -> bool {
 #[derive(Debug, Clone)]
 pub struct Barrier {
     backend: Arc<dyn Backend>,
+    cache_limits: CacheLimits,
 }
 
 impl Barrier {
+    /// A barrier whose unsealed form caches reads within [`CacheLimits::default`].
     #[must_use]
     pub fn new(backend: Arc<dyn Backend>) -> Self {
-        Self { backend }
+        Self {
+            backend,
+            cache_limits: CacheLimits::default(),
+        }
+    }
+
+    /// Sets the size of the read cache each unseal starts (empty) with.
+    #[must_use]
+    pub fn with_cache_limits(mut self, limits: CacheLimits) -> Self {
+        self.cache_limits = limits;
+        self
     }
 
     /// The raw backend, for the seal's own records (which are not keyring-encrypted).
@@ -85,21 +98,29 @@ impl Barrier {
     /// Opens the keyring with `root`. A wrong root key fails AEAD authentication and yields
     /// [`BarrierError::InvalidRootKey`].
     pub async fn unseal(&self, root: &RootKey) -> Result<Arc<UnsealedBarrier>, BarrierError> {
-        let stored = self
-            .backend
-            .get(KEYRING_PATH)
-            .await?
-            .ok_or(BarrierError::NotInitialized)?;
-        let encoded = match open_blob(root.aead_key(), KEYRING_PATH.as_bytes(), &stored) {
-            Ok(encoded) => encoded,
-            Err(BarrierError::Integrity) => return Err(BarrierError::InvalidRootKey),
-            Err(other) => return Err(other),
-        };
-        let keyring = Keyring::decode(&encoded)?;
+        let keyring = read_keyring(self.backend.as_ref(), root).await?;
         Ok(Arc::new(UnsealedBarrier::new(
             Arc::clone(&self.backend),
             root.clone(),
             keyring,
+            self.cache_limits,
         )))
     }
+}
+
+/// The keyring as stored now, opened with `root`.
+pub(crate) async fn read_keyring(
+    backend: &dyn Backend,
+    root: &RootKey,
+) -> Result<Keyring, BarrierError> {
+    let stored = backend
+        .get(KEYRING_PATH)
+        .await?
+        .ok_or(BarrierError::NotInitialized)?;
+    let encoded = match open_blob(root.aead_key(), KEYRING_PATH.as_bytes(), &stored) {
+        Ok(encoded) => encoded,
+        Err(BarrierError::Integrity) => return Err(BarrierError::InvalidRootKey),
+        Err(other) => return Err(other),
+    };
+    Keyring::decode(&encoded)
 }

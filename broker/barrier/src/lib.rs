@@ -10,6 +10,7 @@
 
 mod barrier;
 mod blob;
+mod cache;
 mod error;
 mod key;
 mod keyring;
@@ -17,6 +18,7 @@ mod unsealed;
 
 pub use barrier::{Barrier, KEYRING_PATH, ROOT_KEY_PATH, SEAL_CONFIG_PATH, is_reserved};
 pub use blob::{open_blob, seal_blob};
+pub use cache::CacheLimits;
 pub use error::BarrierError;
 pub use key::{AeadKey, KEY_LEN, RootKey};
 pub use keyring::KeyStatus;

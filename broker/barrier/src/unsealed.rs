@@ -12,8 +12,9 @@ use std::sync::{Arc, PoisonError, RwLock};
 use lessor_storage::{Backend, Op};
 use time::OffsetDateTime;
 
-use crate::barrier::{KEYRING_PATH, RESERVED, is_reserved};
+use crate::barrier::{KEYRING_PATH, RESERVED, is_reserved, read_keyring};
 use crate::blob::{decrypt, seal_blob, seal_value, value_term};
+use crate::cache::{CacheLimits, ReadCache};
 use crate::keyring::{KeyStatus, Keyring};
 use crate::{BarrierError, RootKey};
 
@@ -27,15 +28,23 @@ struct Keys {
 pub struct UnsealedBarrier {
     backend: Arc<dyn Backend>,
     keys: RwLock<Option<Keys>>,
+    /// Sealed values recently read; see `cache` for why it is consistent.
+    cache: ReadCache,
     /// Serializes rotations so two of them cannot both persist term N+1.
     rotation: tokio::sync::Mutex<()>,
 }
 
 impl UnsealedBarrier {
-    pub(crate) fn new(backend: Arc<dyn Backend>, root: RootKey, keyring: Keyring) -> Self {
+    pub(crate) fn new(
+        backend: Arc<dyn Backend>,
+        root: RootKey,
+        keyring: Keyring,
+        cache_limits: CacheLimits,
+    ) -> Self {
         Self {
             backend,
             keys: RwLock::new(Some(Keys { root, keyring })),
+            cache: ReadCache::new(cache_limits),
             rotation: tokio::sync::Mutex::new(()),
         }
     }
@@ -49,25 +58,39 @@ impl UnsealedBarrier {
             .is_none()
     }
 
-    /// Reads and decrypts the value at `key`.
+    /// Reads and decrypts the value at `key`, from the read cache when it holds it.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BarrierError> {
         check_key(key)?;
         self.ensure_unsealed()?;
+        if let Some(sealed) = self.cache.get(key) {
+            return self.open(key, &sealed).map(Some);
+        }
+        let seen = self.cache.generation(key);
         let Some(stored) = self.backend.get(key).await? else {
             return Ok(None);
         };
-        let (term, body) = value_term(&stored)?;
+        let plaintext = self.open(key, &stored)?;
+        // Only what authenticated is cached: a tampered row is never served from memory.
+        self.cache.fill(key, stored.into(), seen);
+        Ok(Some(plaintext))
+    }
+
+    fn open(&self, key: &str, stored: &[u8]) -> Result<Vec<u8>, BarrierError> {
+        let (term, body) = value_term(stored)?;
         let mut plaintext =
             self.with_keys(|keys| decrypt(keys.keyring.key(term)?, key.as_bytes(), body))?;
         // Move the buffer out rather than copying it, leaving nothing behind to zeroize.
-        Ok(Some(std::mem::take(&mut *plaintext)))
+        Ok(std::mem::take(&mut *plaintext))
     }
 
     /// Encrypts `value` under the active term and stores it at `key`.
     pub async fn put(&self, key: &str, value: &[u8]) -> Result<(), BarrierError> {
         check_key(key)?;
         let sealed = self.encrypt(key, value)?;
-        self.backend.put(key, &sealed).await?;
+        let result = self.backend.put(key, &sealed).await;
+        // Also after a failure: the write may have committed before the error.
+        self.cache.invalidate(key);
+        result?;
         Ok(())
     }
 
@@ -75,7 +98,9 @@ impl UnsealedBarrier {
     pub async fn delete(&self, key: &str) -> Result<(), BarrierError> {
         check_key(key)?;
         self.ensure_unsealed()?;
-        self.backend.delete(key).await?;
+        let result = self.backend.delete(key).await;
+        self.cache.invalidate(key);
+        result?;
         Ok(())
     }
 
@@ -102,7 +127,11 @@ impl UnsealedBarrier {
                 }
             });
         }
-        self.backend.apply(&sealed).await?;
+        let result = self.backend.apply(&sealed).await;
+        for op in &sealed {
+            self.cache.invalidate(op.key());
+        }
+        result?;
         Ok(())
     }
 
@@ -112,7 +141,9 @@ impl UnsealedBarrier {
             return Err(BarrierError::Reserved(prefix.to_owned()));
         }
         self.ensure_unsealed()?;
-        Ok(self.backend.delete_prefix(prefix).await?)
+        let result = self.backend.delete_prefix(prefix).await;
+        self.cache.clear();
+        Ok(result?)
     }
 
     /// Adds key term N+1 and makes it the one new writes use. The new keyring is persisted
@@ -139,6 +170,20 @@ impl UnsealedBarrier {
         Ok(status)
     }
 
+    /// A new unsealed barrier over the same backend and root key, with the keyring as storage
+    /// holds it now and an empty read cache. For a node that stood by while another one wrote:
+    /// that one may have rotated the keyring and changed anything this one has cached.
+    pub async fn reopen(&self) -> Result<Arc<UnsealedBarrier>, BarrierError> {
+        let root = self.with_keys(|keys| Ok(keys.root.clone()))?;
+        let keyring = read_keyring(self.backend.as_ref(), &root).await?;
+        Ok(Arc::new(Self::new(
+            Arc::clone(&self.backend),
+            root,
+            keyring,
+            self.cache.limits(),
+        )))
+    }
+
     /// The active key term and its install time.
     pub fn key_status(&self) -> Result<KeyStatus, BarrierError> {
         self.with_keys(|keys| keys.keyring.status())
@@ -153,6 +198,7 @@ impl UnsealedBarrier {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         drop(wiped);
+        self.cache.clear();
         tracing::info!("barrier sealed");
     }
 

@@ -18,6 +18,10 @@ pub struct ConfigFile {
     pub(super) log_format: Option<String>,
     pub(super) api_addr: Option<String>,
     pub(super) lease_revocation_attempts: Option<u32>,
+    /// Entries in the barrier's read cache (Vault's `cache_size`); 0 disables it.
+    pub(super) cache_size: Option<usize>,
+    /// Turns the read cache off (Vault's `disable_cache`).
+    pub(super) disable_cache: Option<bool>,
     /// Accepted for compatibility with Vault configs; Lessor never swaps keys to disk because
     /// it holds them in zeroized heap buffers only, so there is nothing to configure.
     #[serde(default)]
@@ -70,6 +74,15 @@ pub(super) struct TcpListenerFile {
     pub(super) tls_key_file: Option<PathBuf>,
     pub(super) max_request_size: Option<usize>,
     pub(super) max_request_duration: Option<Ttl>,
+    pub(super) telemetry: Option<ListenerTelemetryFile>,
+}
+
+/// Vault's per-listener `telemetry { … }` block.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListenerTelemetryFile {
+    #[serde(default, deserialize_with = "flexible_bool")]
+    pub(super) unauthenticated_metrics_access: bool,
 }
 
 fn default_address() -> String {

@@ -149,3 +149,69 @@ fn log_levels_are_levels_or_filters() {
         assert!(validate_log_level(bad.into()).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn listener_telemetry_allows_unauthenticated_metrics_as_vault_spells_it() {
+    let config = parse("storage \"inmem\" {}\nlistener \"tcp\" {\n tls_disable = true\n}").unwrap();
+    assert!(!config.listener.telemetry.unauthenticated_metrics_access);
+    for value in ["true", "\"true\"", "1"] {
+        let config = parse(&format!(
+            "storage \"inmem\" {{}}\nlistener \"tcp\" {{\n tls_disable = true\n telemetry {{\n  unauthenticated_metrics_access = {value}\n }}\n}}"
+        ))
+        .unwrap();
+        assert!(
+            config.listener.telemetry.unauthenticated_metrics_access,
+            "{value}"
+        );
+    }
+    let config = parse(
+        r#"{"storage": {"inmem": {}}, "listener": {"tcp": {"tls_disable": true,
+            "telemetry": {"unauthenticated_metrics_access": false}}}}"#,
+    )
+    .unwrap();
+    assert!(!config.listener.telemetry.unauthenticated_metrics_access);
+}
+
+#[test]
+fn unknown_listener_telemetry_keys_are_errors() {
+    for (text, key) in [
+        (
+            "storage \"inmem\" {}\nlistener \"tcp\" {\n tls_disable = true\n telemetry {\n  unauthenticated_metric_access = true\n }\n}",
+            "unauthenticated_metric_access",
+        ),
+        (
+            "storage \"inmem\" {}\nlistener \"tcp\" {\n tls_disable = true\n telemetry {\n  unauthenticated_metrics_access = true\n  prometheus_retention_time = \"30s\"\n }\n}",
+            "prometheus_retention_time",
+        ),
+    ] {
+        let error = parse(text).unwrap_err().to_string();
+        assert!(error.contains(key), "{key}: {error}");
+    }
+    let error = parse(
+        "storage \"inmem\" {}\nlistener \"tcp\" {\n tls_disable = true\n telemetry {\n  unauthenticated_metrics_access = \"sometimes\"\n }\n}",
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("not a boolean"), "{error}");
+}
+
+#[test]
+fn read_cache_size_and_switch() {
+    let base = "storage \"inmem\" {}\nlistener \"tcp\" {\n address = \"127.0.0.1:8300\"\n tls_disable = true\n}\n";
+    let config = parse(base).unwrap();
+    assert_eq!(config.read_cache, lessor_barrier::CacheLimits::default());
+    let config = parse(&format!("{base}cache_size = 1000\n")).unwrap();
+    assert_eq!(config.read_cache.max_entries, 1000);
+    assert_eq!(
+        config.read_cache.max_bytes,
+        lessor_barrier::CacheLimits::default().max_bytes
+    );
+    for off in ["cache_size = 0\n", "disable_cache = true\n"] {
+        let config = parse(&format!("{base}{off}")).unwrap();
+        assert_eq!(
+            config.read_cache,
+            lessor_barrier::CacheLimits::DISABLED,
+            "{off}"
+        );
+    }
+    assert!(parse(&format!("{base}cache_size = \"big\"\n")).is_err());
+}

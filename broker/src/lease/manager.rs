@@ -1,7 +1,7 @@
 //! The expiration manager: registers, renews and revokes leases, and revokes each one when
 //! it is due, retrying failures with backoff until the lease becomes irrevocable.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -131,6 +131,10 @@ pub struct ExpirationManager {
     pub(super) last_refill: Mutex<Option<i64>>,
     pub(super) wake: Notify,
     pub(super) in_flight: Mutex<HashSet<String>>,
+    /// Intents this process began and has neither registered nor revoked, with their mount
+    /// and issue time, so registering one needs no storage read. An intent missing here
+    /// (revoked meanwhile, or begun before a restart) is looked up in the index instead.
+    pub(super) pending: Mutex<HashMap<String, (String, OffsetDateTime)>>,
     pub(super) permits: Arc<Semaphore>,
     /// Serialises changes to one lease (renew vs expiry vs revoke) without a global lock.
     pub(super) locks: Vec<tokio::sync::Mutex<()>>,
@@ -149,13 +153,14 @@ impl ExpirationManager {
             index,
             barrier,
             clock,
-            target,
+            target: crate::metrics::lease::metered(target, policy.max_attempts),
             permits: Arc::new(Semaphore::new(policy.concurrency.max(1))),
             policy,
             queue: Mutex::new(TimerQueue::default()),
             last_refill: Mutex::new(None),
             wake: Notify::new(),
             in_flight: Mutex::new(HashSet::new()),
+            pending: Mutex::new(HashMap::new()),
             locks: (0..LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
@@ -293,7 +298,15 @@ impl ExpirationManager {
         );
         self.store(&record).await?;
         self.schedule(&record.id, record.due_at);
+        self.pending_intents()
+            .insert(record.id.clone(), (mount.to_string(), now));
         Ok(record.id)
+    }
+
+    fn pending_intents(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, (String, OffsetDateTime)>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Turns an engine's lease spec into an active lease owned by `owner` (a token hash and
@@ -319,11 +332,20 @@ impl ExpirationManager {
         let (id, issue_time, _guard) = match &spec.intent {
             Some(intent) => {
                 let guard = self.lock_for(intent).lock().await;
-                match self.load(intent).await? {
-                    Some(record)
-                        if record.state == LeaseState::Pending && record.mount == mount =>
-                    {
-                        (intent.clone(), record.issue_time, Some(guard))
+                // Under the lease's lock, so an expiry or revocation of the intent has either
+                // finished (and forgotten it) or not started.
+                let remembered = self.pending_intents().remove(intent);
+                let found = match remembered {
+                    Some(found) => Some(found),
+                    None => self
+                        .load(intent)
+                        .await?
+                        .filter(|record| record.state == LeaseState::Pending)
+                        .map(|record| (record.mount, record.issue_time)),
+                };
+                match found {
+                    Some((intent_mount, issue_time)) if intent_mount == mount => {
+                        (intent.clone(), issue_time, Some(guard))
                     }
                     _ => {
                         drop(guard);
@@ -572,7 +594,9 @@ impl ExpirationManager {
         self.revoke_loaded(record).await
     }
 
+    /// Callers hold the lease's lock.
     pub(super) async fn revoke_loaded(&self, record: LeaseRecord) -> Result<(), LeaseError> {
+        self.pending_intents().remove(&record.id);
         match self.target.revoke(&record).await {
             Ok(()) => {
                 self.index.delete_lease(&record.id).await.map_err(storage)?;
@@ -682,6 +706,7 @@ impl ExpirationManager {
             }
             for id in ids {
                 let _guard = self.lock_for(&id).lock().await;
+                self.pending_intents().remove(&id);
                 if self.index.delete_lease(&id).await.map_err(storage)? {
                     removed += 1;
                 }

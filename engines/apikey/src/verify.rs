@@ -3,7 +3,10 @@
 //! Every failure is the same 200 `{valid: false}` (services branch on a field, and nothing
 //! distinguishes a typo from a revoked key). The path for a well-formed key is one storage
 //! read and one HMAC whether or not the key id exists: an unknown id is compared against a
-//! dummy digest, and the comparison is constant-time. A denied caller (`allowed_verifiers`)
+//! dummy digest, and the comparison is constant-time. The broker's read cache answers that
+//! read from memory for a record read recently, so a recently verified key id answers a
+//! little faster than one never seen: that can tell a prober an id exists, never anything
+//! about a secret, and ids are not secret (operators list them under `roles/:name/keys`). A denied caller (`allowed_verifiers`)
 //! gets 403, but only for a key that is otherwise valid; for anything else it learns
 //! `valid: false` like everyone.
 

@@ -312,3 +312,144 @@ async fn writes_racing_a_rotation_all_stay_readable() {
         assert_eq!(barrier.get(&key).await.unwrap().unwrap(), key.as_bytes());
     }
 }
+
+// ---- read cache ------------------------------------------------------------------------
+
+/// A backend that counts reads, to tell cache hits from storage round trips.
+#[derive(Debug)]
+struct CountingBackend {
+    inner: MemoryBackend,
+    gets: std::sync::atomic::AtomicUsize,
+}
+
+impl CountingBackend {
+    fn gets(&self) -> usize {
+        self.gets.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for CountingBackend {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, lessor_storage::StorageError> {
+        self.gets.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, value: &[u8]) -> Result<(), lessor_storage::StorageError> {
+        self.inner.put(key, value).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), lessor_storage::StorageError> {
+        self.inner.delete(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, lessor_storage::StorageError> {
+        self.inner.list(prefix).await
+    }
+    async fn apply(&self, ops: &[Op]) -> Result<(), lessor_storage::StorageError> {
+        self.inner.apply(ops).await
+    }
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64, lessor_storage::StorageError> {
+        self.inner.delete_prefix(prefix).await
+    }
+}
+
+async fn counting(
+    limits: crate::CacheLimits,
+) -> (Arc<CountingBackend>, RootKey, Arc<UnsealedBarrier>) {
+    let backend = Arc::new(CountingBackend {
+        inner: MemoryBackend::new(),
+        gets: 0.into(),
+    });
+    let root = RootKey::generate();
+    let barrier = Barrier::new(backend.clone() as Arc<dyn Backend>).with_cache_limits(limits);
+    barrier.initialize(&root, at(1_000)).await.unwrap();
+    let unsealed = barrier.unseal(&root).await.unwrap();
+    (backend, root, unsealed)
+}
+
+#[tokio::test]
+async fn repeated_reads_are_served_from_the_cache_and_writes_are_seen_at_once() {
+    let (backend, _, barrier) = counting(crate::CacheLimits::default()).await;
+    barrier.put("auth/token/id/a", b"v1").await.unwrap();
+    let before = backend.gets();
+    for _ in 0..5 {
+        assert_eq!(
+            barrier.get("auth/token/id/a").await.unwrap().unwrap(),
+            b"v1"
+        );
+    }
+    assert_eq!(backend.gets() - before, 1, "one miss, then hits");
+
+    barrier.put("auth/token/id/a", b"v2").await.unwrap();
+    assert_eq!(
+        barrier.get("auth/token/id/a").await.unwrap().unwrap(),
+        b"v2"
+    );
+    barrier
+        .apply(vec![Op::Put {
+            key: "auth/token/id/a".into(),
+            value: b"v3".to_vec(),
+        }])
+        .await
+        .unwrap();
+    assert_eq!(
+        barrier.get("auth/token/id/a").await.unwrap().unwrap(),
+        b"v3"
+    );
+    barrier.delete("auth/token/id/a").await.unwrap();
+    assert!(barrier.get("auth/token/id/a").await.unwrap().is_none());
+
+    barrier.put("secret/data/x", b"x").await.unwrap();
+    barrier.get("secret/data/x").await.unwrap();
+    barrier.delete_prefix("secret/").await.unwrap();
+    assert!(barrier.get("secret/data/x").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_disabled_cache_reads_storage_every_time() {
+    let (backend, _, barrier) = counting(crate::CacheLimits::DISABLED).await;
+    barrier.put("kv/a", b"1").await.unwrap();
+    let before = backend.gets();
+    for _ in 0..3 {
+        barrier.get("kv/a").await.unwrap();
+    }
+    assert_eq!(backend.gets() - before, 3);
+}
+
+#[tokio::test]
+async fn sealing_empties_the_cache() {
+    let (_, _, barrier) = counting(crate::CacheLimits::default()).await;
+    barrier.put("kv/a", b"1").await.unwrap();
+    barrier.get("kv/a").await.unwrap();
+    assert_eq!(barrier.cache.usage().0, 1);
+    barrier.seal();
+    assert_eq!(barrier.cache.usage(), (0, 0));
+    assert!(matches!(
+        barrier.get("kv/a").await,
+        Err(BarrierError::Sealed)
+    ));
+}
+
+#[tokio::test]
+async fn reopen_sees_a_rotation_made_elsewhere_and_starts_with_an_empty_cache() {
+    let (backend, root, first) = fresh().await;
+    first.put("kv/a", b"1").await.unwrap();
+    first.get("kv/a").await.unwrap();
+    // Another node (another barrier over the same storage) rotates and writes.
+    let other = Barrier::new(Arc::clone(&backend))
+        .unseal(&root)
+        .await
+        .unwrap();
+    other.rotate(at(2_000)).await.unwrap();
+    other.put("kv/a", b"2").await.unwrap();
+    other.put("kv/b", b"new term").await.unwrap();
+
+    // The stale view still serves its cached value and knows only term 1.
+    assert_eq!(first.get("kv/a").await.unwrap().unwrap(), b"1");
+    assert!(first.get("kv/b").await.is_err(), "term 2 is unknown to it");
+
+    let reopened = first.reopen().await.unwrap();
+    assert_eq!(reopened.key_status().unwrap().term, 2);
+    assert_eq!(reopened.get("kv/a").await.unwrap().unwrap(), b"2");
+    assert_eq!(reopened.get("kv/b").await.unwrap().unwrap(), b"new term");
+    first.seal();
+    assert!(matches!(first.reopen().await, Err(BarrierError::Sealed)));
+}

@@ -226,7 +226,8 @@ async fn creds_for_unknown_or_disallowed_roles_are_refused() {
 #[tokio::test]
 async fn a_failing_creation_statement_leaves_nothing_and_hides_the_password() {
     let h = Harness::new().await;
-    h.configure(json!({})).await;
+    // One connection: the failed transaction's session must come back usable.
+    h.configure(json!({"max_open_connections": 1})).await;
     // The second statement fails after the role was created in the same transaction.
     h.role(
         "broken",
@@ -250,6 +251,24 @@ async fn a_failing_creation_statement_leaves_nothing_and_hides_the_password() {
     assert!(
         !h.role_exists(&username).await,
         "the transaction was not rolled back"
+    );
+
+    h.role(
+        "working",
+        json!({"creation_statements": ["CREATE ROLE \"{{name}}\" LOGIN PASSWORD '{{password}}'"]}),
+    )
+    .await;
+    let issued = h
+        .call(Operation::Read, "creds/working", Value::Null)
+        .await
+        .unwrap();
+    let username = issued.data.unwrap()["username"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        h.role_exists(&username).await,
+        "the pooled session was left aborted"
     );
 }
 
