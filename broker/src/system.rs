@@ -2,15 +2,18 @@
 //! capabilities and keyring operations. The seal lifecycle endpoints (init, unseal,
 //! seal-status, health, rekey) work while sealed and so live on [`crate::core::Core`] instead.
 
+mod audit;
 mod capabilities;
 mod keys;
 mod leases;
+pub(crate) mod metrics;
 mod mounts;
 mod policies;
 
 use lessor_sdk::{Map, Operation, Params, Route};
 use serde::de::DeserializeOwned;
 
+use crate::audit::RequestAudit;
 use crate::core::Unsealed;
 use crate::core::dispatch::{Caller, resolve};
 use crate::error::ApiError;
@@ -43,6 +46,9 @@ const LEASE_REVOKE_PREFIX: &str = "leases/revoke-prefix/*prefix";
 const LEASE_REVOKE_FORCE: &str = "leases/revoke-force/*prefix";
 const LEASE_TIDY: &str = "leases/tidy";
 const LEASE_COUNT: &str = "leases/count";
+const AUDIT: &str = "audit";
+const AUDIT_DEVICE: &str = "audit/*path";
+const AUDIT_HASH: &str = "audit-hash/*path";
 
 fn routes() -> Vec<Route> {
     vec![
@@ -71,6 +77,10 @@ fn routes() -> Vec<Route> {
         Route::new(LEASE_REVOKE_LEGACY, &[Update]),
         Route::new(LEASE_TIDY, &[Update]),
         Route::new(LEASE_COUNT, &[Read]),
+        Route::new(AUDIT, &[Read]),
+        Route::new(AUDIT_DEVICE, &[Update, Delete]),
+        Route::new(AUDIT_HASH, &[Update]),
+        Route::new(metrics::ROUTE, &[Read]),
     ]
 }
 
@@ -81,6 +91,7 @@ fn requires_sudo(route: &str, operation: Operation) -> bool {
         AUTH_MOUNT => operation != Read,
         ROTATE => true,
         LEASE_LOOKUP_LIST | LEASE_REVOKE_PREFIX | LEASE_REVOKE_FORCE => true,
+        AUDIT | AUDIT_DEVICE | AUDIT_HASH => true,
         _ => false,
     }
 }
@@ -109,11 +120,13 @@ pub(crate) async fn handle(
     unsealed: &Unsealed,
     request: LogicalRequest,
     relative: &str,
+    audit: &mut RequestAudit<'_>,
 ) -> Result<LogicalResponse, ApiError> {
     let routes = routes();
     let caller = unsealed.authenticate(&request).await?;
     let (route, params) = resolve(&routes, relative, request.operation)?;
     let route = route.pattern.source();
+    crate::metrics::route::matched(crate::mount::SYSTEM_PREFIX, route);
     let mut operation = request.operation;
     // Writing a policy is `create` when it does not exist yet.
     if operation == Update
@@ -128,7 +141,8 @@ pub(crate) async fn handle(
     }
     // capabilities-self answers about the caller's own token: anyone authenticated may ask.
     if route != CAPABILITIES_SELF && route != UI_MOUNTS {
-        unsealed.authorize(
+        unsealed.authorize_audited(
+            audit,
             &caller,
             &request.path,
             operation,
@@ -136,6 +150,7 @@ pub(crate) async fn handle(
             requires_sudo(route, operation),
         )?;
     }
+    audit.admit(Some(&caller))?;
     let sys = SysRequest {
         unsealed,
         caller,
@@ -165,6 +180,10 @@ pub(crate) async fn handle(
         LEASE_REVOKE_FORCE => leases::revoke_prefix(&sys, true).await,
         LEASE_TIDY => leases::tidy(&sys).await,
         LEASE_COUNT => leases::count(&sys).await,
+        AUDIT => audit::list(&sys),
+        AUDIT_DEVICE => audit::device(&sys).await,
+        AUDIT_HASH => audit::hash(&sys),
+        metrics::ROUTE => metrics::read(&sys),
         _ => Err(ApiError::NotFound(String::new())),
     }
 }

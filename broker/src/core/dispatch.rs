@@ -12,6 +12,7 @@ use lessor_token::{TokenEntry, TokenResponse};
 use zeroize::Zeroizing;
 
 use super::Unsealed;
+use crate::audit::RequestAudit;
 use crate::error::ApiError;
 use crate::lease::{MountIntents, RequestIntents};
 use crate::mount::{Mounted, MountedBackend, Target};
@@ -73,7 +74,19 @@ fn capability(operation: Operation) -> Capability {
 }
 
 impl Unsealed {
+    /// Every logical request, audited: the request line is written right before a backend
+    /// runs (or with the error, if it never does), the response line when the answer is known.
     pub async fn handle(&self, request: LogicalRequest) -> Result<LogicalResponse, ApiError> {
+        let mut audit = self.audit.begin(&request);
+        let result = self.route_request(request, &mut audit).await;
+        audit.finish(result)
+    }
+
+    async fn route_request(
+        &self,
+        request: LogicalRequest,
+        audit: &mut RequestAudit<'_>,
+    ) -> Result<LogicalResponse, ApiError> {
         let router = self.router();
         let Some((target, relative)) = router.route(&request.path) else {
             // Say nothing about the mount layout to callers without a valid token.
@@ -84,9 +97,9 @@ impl Unsealed {
             )));
         };
         match target {
-            Target::System => system::handle(self, request, &relative).await,
-            Target::Token => self.handle_token(request, &relative).await,
-            Target::Mount(mounted) => self.handle_mount(&mounted, request, &relative).await,
+            Target::System => system::handle(self, request, &relative, audit).await,
+            Target::Token => self.handle_token(request, &relative, audit).await,
+            Target::Mount(mounted) => self.handle_mount(&mounted, request, &relative, audit).await,
         }
     }
 
@@ -116,18 +129,24 @@ impl Unsealed {
         let decision = caller
             .acl
             .authorize(path, capability(operation), Some(&request.data));
-        if !decision.allowed || (sudo_required && !decision.sudo) {
-            tracing::info!(
-                request_id = %request.id,
-                accessor = %caller.entry.accessor,
-                path,
-                operation = %operation,
-                sudo_required,
-                "request denied by policy"
-            );
-            return Err(ApiError::PermissionDenied);
-        }
-        Ok(decision.sudo)
+        permit(&decision, caller, path, operation, request, sudo_required)
+    }
+
+    /// [`Unsealed::authorize`], recording the decision in the request's audit trail.
+    pub(crate) fn authorize_audited(
+        &self,
+        audit: &mut RequestAudit<'_>,
+        caller: &Caller,
+        path: &str,
+        operation: Operation,
+        request: &LogicalRequest,
+        sudo_required: bool,
+    ) -> Result<bool, ApiError> {
+        let decision = caller
+            .acl
+            .authorize(path, capability(operation), Some(&request.data));
+        audit.decided(caller, operation, &decision, sudo_required);
+        permit(&decision, caller, path, operation, request, sudo_required)
     }
 
     async fn handle_mount(
@@ -135,6 +154,7 @@ impl Unsealed {
         mounted: &Arc<Mounted>,
         mut request: LogicalRequest,
         relative: &str,
+        audit: &mut RequestAudit<'_>,
     ) -> Result<LogicalResponse, ApiError> {
         let (route, params) = match resolve(&mounted.routes, relative, request.operation) {
             Ok(resolved) => resolved,
@@ -144,6 +164,7 @@ impl Unsealed {
                 return Err(error);
             }
         };
+        crate::metrics::route::matched(&mounted.entry.path, route.pattern.source());
         let caller = if route.unauthenticated {
             None
         } else {
@@ -175,7 +196,8 @@ impl Unsealed {
         }
         if let Some(caller) = &caller {
             request.data = engine_request.data.clone();
-            self.authorize(
+            self.authorize_audited(
+                audit,
                 caller,
                 &request.path,
                 engine_request.operation,
@@ -183,6 +205,7 @@ impl Unsealed {
                 false,
             )?;
         }
+        audit.admit(caller.as_ref())?;
         let relative_path = engine_request.path.clone();
         // A request-scoped view of the mount's intents: what this request began and did not
         // register is revoked as soon as the request ends.
@@ -277,18 +300,22 @@ impl Unsealed {
         &self,
         mut request: LogicalRequest,
         relative: &str,
+        audit: &mut RequestAudit<'_>,
     ) -> Result<LogicalResponse, ApiError> {
         let caller = self.authenticate(&request).await?;
         let (route, params) = resolve(&self.token_routes, relative, request.operation)?;
+        crate::metrics::route::matched(crate::mount::TOKEN_PREFIX, route.pattern.source());
         // Listing every accessor is root-protected, as in Vault.
         let sudo_required = route.pattern.source() == "accessors";
-        let sudo = self.authorize(
+        let sudo = self.authorize_audited(
+            audit,
             &caller,
             &request.path,
             request.operation,
             &request,
             sudo_required,
         )?;
+        audit.admit(Some(&caller))?;
         let presented = request
             .token
             .as_ref()
@@ -350,6 +377,30 @@ impl Unsealed {
             None => Ok(()),
         }
     }
+}
+
+/// Refuses what the ACL (or the sudo requirement) does not allow; otherwise whether the
+/// matched rule grants sudo.
+fn permit(
+    decision: &lessor_policy::Decision,
+    caller: &Caller,
+    path: &str,
+    operation: Operation,
+    request: &LogicalRequest,
+    sudo_required: bool,
+) -> Result<bool, ApiError> {
+    if !decision.allowed || (sudo_required && !decision.sudo) {
+        tracing::info!(
+            request_id = %request.id,
+            accessor = %caller.entry.accessor,
+            path,
+            operation = %operation,
+            sudo_required,
+            "request denied by policy"
+        );
+        return Err(ApiError::PermissionDenied);
+    }
+    Ok(decision.sudo)
 }
 
 /// The Vault `auth` block for a token; `client_token` is empty when renewing by accessor.

@@ -10,6 +10,7 @@ use lessor_token::{TokenEndpoints, TokenLimits, TokenStore};
 
 use super::CoreSettings;
 use super::leasing::{LeaseHooks, MountTarget};
+use crate::audit::Auditor;
 use crate::error::ApiError;
 use crate::lease::{ExpirationManager, RetryPolicy};
 use crate::mount::{Catalog, MountKind, Router};
@@ -42,6 +43,7 @@ pub struct Unsealed {
     pub(super) router: Arc<RwLock<Arc<Router>>>,
     /// Serialises mount-table changes (read-modify-write of the persisted tables).
     pub(super) mount_changes: tokio::sync::Mutex<()>,
+    pub(super) audit: Auditor,
 }
 
 impl Unsealed {
@@ -64,6 +66,7 @@ impl Unsealed {
             POLICY_PREFIX,
         )));
         let router = Arc::new(RwLock::new(Arc::new(Router::default())));
+        let audit = Auditor::load(Arc::clone(&barrier), Arc::clone(&clock)).await?;
         let leases = ExpirationManager::new(
             index,
             Arc::clone(&barrier),
@@ -93,6 +96,7 @@ impl Unsealed {
             policies,
             router,
             mount_changes: tokio::sync::Mutex::new(()),
+            audit,
         };
         let mut mounted = Vec::new();
         for kind in [MountKind::Secret, MountKind::Auth] {
@@ -129,6 +133,10 @@ impl Unsealed {
 
     pub fn settings(&self) -> &CoreSettings {
         &self.settings
+    }
+
+    pub fn audit(&self) -> &Auditor {
+        &self.audit
     }
 
     pub fn router(&self) -> Arc<Router> {

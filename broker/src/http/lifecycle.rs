@@ -239,6 +239,8 @@ pub(super) struct HealthQuery {
     perfstandbyok: Option<bool>,
     performancestandbycode: Option<u16>,
     drsecondarycode: Option<u16>,
+    /// Lessor: the code while audit devices block every request (default 503).
+    auditfailurecode: Option<u16>,
 }
 
 pub(super) async fn health(
@@ -256,10 +258,14 @@ pub(super) async fn health(
         query.standbycode,
     );
     let status = state.core.seal_status().await?;
+    // An unsealed broker whose audit devices all fail refuses every request: not healthy.
+    let audit_failure = !status.sealed && state.core.audit_blocked();
     let code = if !status.initialized {
         query.uninitcode.unwrap_or(501)
     } else if status.sealed {
         query.sealedcode.unwrap_or(503)
+    } else if audit_failure {
+        query.auditfailurecode.unwrap_or(503)
     } else {
         query.activecode.unwrap_or(200)
     };
@@ -277,6 +283,7 @@ pub(super) async fn health(
         "version": VERSION,
         "cluster_name": "lessor",
         "cluster_id": "",
+        "audit_failure": audit_failure,
     });
     if method == Method::HEAD {
         return Ok(code.into_response());

@@ -1,6 +1,7 @@
 //! The command tree: the top-level clap definition, the context every client command gets, and
 //! the dispatch from a parsed command line to its group's module.
 
+mod audit;
 mod auth;
 mod kv;
 mod lease;
@@ -96,6 +97,9 @@ pub enum Command {
     /// Leases of dynamic secrets
     #[command(subcommand)]
     Lease(lease::LeaseCommand),
+    /// Audit devices, and offline verification of an audit file's hash chain
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// How a command that did not fail ended.
@@ -181,6 +185,7 @@ pub async fn run(cli: Cli, env: EnvVars) -> Result<Outcome, CliError> {
         Command::Auth(command) => auth::run(&ctx, command).await,
         Command::Token(command) => token::run(&ctx, command).await,
         Command::Lease(command) => lease::run(&ctx, command).await,
+        Command::Audit(command) => audit::run(&ctx, command).await,
     }
 }
 
