@@ -41,6 +41,15 @@ pub struct ListenerConfig {
     /// Bodies above this are refused with 413 before they are parsed.
     pub max_request_size: usize,
     pub max_request_duration: Duration,
+    pub telemetry: ListenerTelemetry,
+}
+
+/// Metrics access on one listener (Vault's listener `telemetry` block).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListenerTelemetry {
+    /// Serve `sys/metrics` without a token, sealed or not: for scrapers that cannot hold a
+    /// token. Off by default; metrics name mounts and show activity.
+    pub unauthenticated_metrics_access: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +70,8 @@ pub struct ServerConfig {
     pub api_addr: Option<String>,
     /// Failed revocations of a lease before it becomes irrevocable.
     pub lease_revocation_attempts: u32,
+    /// The barrier's read cache (`cache_size` entries; `disable_cache`), as in Vault.
+    pub read_cache: lessor_barrier::CacheLimits,
 }
 
 /// Why a configuration was refused. Messages name the offending key, never a secret value.
@@ -157,6 +168,11 @@ impl ServerConfig {
                 .max_request_duration
                 .map(|ttl| ttl.0)
                 .unwrap_or(DEFAULT_MAX_REQUEST_DURATION),
+            telemetry: ListenerTelemetry {
+                unauthenticated_metrics_access: tcp
+                    .telemetry
+                    .is_some_and(|telemetry| telemetry.unauthenticated_metrics_access),
+            },
         };
         if listener.max_request_size == 0 {
             return Err(ConfigError::Invalid(
@@ -207,6 +223,14 @@ impl ServerConfig {
                 }
                 Some(attempts) => attempts,
                 None => DEFAULT_REVOCATION_ATTEMPTS,
+            },
+            read_cache: match (file.disable_cache, file.cache_size) {
+                (Some(true), _) | (_, Some(0)) => lessor_barrier::CacheLimits::DISABLED,
+                (_, Some(entries)) => lessor_barrier::CacheLimits {
+                    max_entries: entries,
+                    ..lessor_barrier::CacheLimits::default()
+                },
+                (_, None) => lessor_barrier::CacheLimits::default(),
             },
         })
     }

@@ -35,6 +35,8 @@ pub struct CoreSettings {
     pub max_lease_ttl: Duration,
     /// Failed revocations before a lease becomes irrevocable.
     pub lease_revocation_attempts: u32,
+    /// Size of the barrier's read cache, which each unseal starts empty.
+    pub read_cache: lessor_barrier::CacheLimits,
 }
 
 /// What `sys/init` hands back, once.
@@ -86,8 +88,13 @@ pub struct Core {
 impl Core {
     pub fn new(storage: Arc<dyn Storage>, clock: Arc<dyn Clock>, settings: CoreSettings) -> Self {
         let backend: Arc<dyn Backend> = storage.clone();
+        // The recorder must exist before the first gauge is set, or the value is lost.
+        crate::metrics::install();
+        crate::metrics::set_sealed(true);
         Self {
-            seal: SealManager::new(lessor_barrier::Barrier::new(backend)),
+            seal: SealManager::new(
+                lessor_barrier::Barrier::new(backend).with_cache_limits(settings.read_cache),
+            ),
             storage,
             clock,
             settings,
@@ -209,6 +216,7 @@ impl Core {
         {
             Ok(unsealed) => {
                 *self.state.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(unsealed));
+                crate::metrics::set_sealed(false);
                 tracing::info!("broker unsealed");
                 Ok(())
             }
@@ -227,6 +235,7 @@ impl Core {
         if let Some(unsealed) = previous {
             unsealed.leases().stop();
             unsealed.barrier().seal();
+            crate::metrics::set_sealed(true);
             tracing::info!("broker sealed");
         }
         self.seal.reset_unseal().await;

@@ -3,9 +3,11 @@
 
 mod envelope;
 mod error;
+mod instrument;
 mod lifecycle;
 mod listener;
 mod logical;
+mod metrics;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,15 +27,18 @@ pub struct AppState {
     pub limits: Limits,
 }
 
-/// Transport limits from the listener configuration.
+/// Transport limits and access options from the listener configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_request_size: usize,
     pub max_request_duration: Duration,
+    /// `sys/metrics` answers without a token (listener `telemetry` block).
+    pub unauthenticated_metrics_access: bool,
 }
 
-/// The complete API router.
+/// The complete API router. Every request, whatever answers it, is counted and timed.
 pub fn router(core: Arc<Core>, limits: Limits) -> Router {
+    crate::metrics::install();
     let state = AppState { core, limits };
     Router::new()
         .route("/v1/sys/init", any(lifecycle::init))
@@ -44,8 +49,10 @@ pub fn router(core: Arc<Core>, limits: Limits) -> Router {
         .route("/v1/sys/leader", any(lifecycle::leader))
         .route("/v1/sys/rekey/init", any(lifecycle::rekey_init))
         .route("/v1/sys/rekey/update", any(lifecycle::rekey_update))
+        .route("/v1/sys/metrics", any(metrics::metrics))
         .route("/v1/{*path}", any(logical::handle))
         .fallback(logical::not_found)
+        .layer(axum::middleware::from_fn(instrument::record))
         .with_state(state)
 }
 

@@ -64,6 +64,7 @@ fn dev_config(
             tls: TlsConfig::Disabled,
             max_request_size: DEFAULT_MAX_REQUEST_SIZE,
             max_request_duration: DEFAULT_MAX_REQUEST_DURATION,
+            telemetry: Default::default(),
         },
         default_lease_ttl: DEFAULT_LEASE_TTL,
         max_lease_ttl: DEFAULT_LEASE_TTL,
@@ -76,6 +77,7 @@ fn dev_config(
         },
         api_addr: None,
         lease_revocation_attempts: crate::config::DEFAULT_REVOCATION_ATTEMPTS,
+        read_cache: lessor_barrier::CacheLimits::default(),
     })
 }
 
@@ -167,6 +169,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             default_lease_ttl: config.default_lease_ttl,
             max_lease_ttl: config.max_lease_ttl,
             lease_revocation_attempts: config.lease_revocation_attempts,
+            read_cache: config.read_cache,
         },
     ));
     let listener = TcpListener::bind(config.listener.address)
@@ -182,11 +185,17 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         print_dev_banner(&address, &output, dev_dir.as_deref())?;
     }
 
+    // Log rotation: SIGHUP reopens the audit files.
+    tokio::spawn(crate::audit::reopen_on_hangup(Arc::clone(&core)));
     let app = http::router(
         Arc::clone(&core),
         http::Limits {
             max_request_size: config.listener.max_request_size,
             max_request_duration: config.listener.max_request_duration,
+            unauthenticated_metrics_access: config
+                .listener
+                .telemetry
+                .unauthenticated_metrics_access,
         },
     );
     let scheme = match config.listener.tls {

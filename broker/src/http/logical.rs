@@ -21,6 +21,7 @@ use super::AppState;
 use super::envelope::render;
 use super::error::error_response;
 use crate::error::ApiError;
+use crate::metrics::route::RouteCapture;
 use crate::request::{ClientToken, LogicalRequest};
 
 /// The client's token from `X-Vault-Token` or `Authorization: Bearer`.
@@ -57,7 +58,7 @@ pub(super) fn json_object(body: &Bytes) -> Result<Map, ApiError> {
     }
 }
 
-fn query_map(uri: &Uri) -> Result<Map, ApiError> {
+pub(super) fn query_map(uri: &Uri) -> Result<Map, ApiError> {
     let Some(query) = uri.query() else {
         return Ok(Map::new());
     };
@@ -130,6 +131,8 @@ pub(super) async fn handle(
     body: Body,
 ) -> Response {
     let id = request_id();
+    // The route template the pipeline resolves, for the request metrics (see `instrument`).
+    let route = RouteCapture::new();
     let result = async {
         let body = read_body(body, state.limits.max_request_size).await?;
         validate_path(&path)?;
@@ -159,7 +162,7 @@ pub(super) async fn handle(
         // a credential being created must still be registered (or revoked) — never left
         // half-done because of a closed connection.
         let core = std::sync::Arc::clone(&state.core);
-        let task = tokio::spawn(async move { core.handle(request).await });
+        let task = tokio::spawn(route.scope(async move { core.handle(request).await }));
         match tokio::time::timeout(state.limits.max_request_duration, task).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(error)) => Err(ApiError::internal(format!("request task failed: {error}"))),
@@ -168,13 +171,15 @@ pub(super) async fn handle(
         }
     }
     .await;
-    match result {
+    let mut response = match result {
         Ok(response) => render(&id, &response),
         Err(error) => {
             tracing::debug!(request_id = %id, path = %path, status = %error.status(), "request failed");
             axum::response::IntoResponse::into_response(error)
         }
-    }
+    };
+    response.extensions_mut().insert(route.label());
+    response
 }
 
 /// How much of an oversized body is read and discarded before answering 413. Answering

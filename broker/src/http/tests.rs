@@ -18,6 +18,7 @@ use crate::core::{Core, CoreSettings};
 const LIMITS: Limits = Limits {
     max_request_size: 64 * 1024,
     max_request_duration: Duration::from_secs(30),
+    unauthenticated_metrics_access: false,
 };
 
 async fn dev_router() -> (axum::Router, String) {
@@ -28,6 +29,7 @@ async fn dev_router() -> (axum::Router, String) {
             default_lease_ttl: Duration::from_secs(3600),
             max_lease_ttl: Duration::from_secs(7200),
             lease_revocation_attempts: 8,
+            read_cache: lessor_barrier::CacheLimits::default(),
         },
     ));
     let output = core.bootstrap_dev(None).await.unwrap();
@@ -107,6 +109,172 @@ async fn envelopes_and_errors_have_vault_shapes() {
     );
     let (status, _) = send(&app, "GET", "/not-v1", None, Vec::new()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// The value of the sample of `name` whose labels include every pair of `labels`.
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|line| line.starts_with(&format!("{name}{{")))
+        .find(|line| {
+            labels
+                .iter()
+                .all(|(key, value)| line.contains(&format!("{key}=\"{value}\"")))
+        })
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
+async fn scrape(app: &axum::Router, token: Option<&str>) -> (StatusCode, String) {
+    let (status, body) = send(
+        app,
+        "GET",
+        "/v1/sys/metrics?format=prometheus",
+        token,
+        Vec::new(),
+    )
+    .await;
+    (status, String::from_utf8(body).unwrap())
+}
+
+#[tokio::test]
+async fn metrics_need_a_token_and_label_requests_by_route_template() {
+    let (app, root) = dev_router().await;
+    let (status, _) = scrape(&app, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = send(&app, "GET", "/v1/sys/metrics", Some(&root), Vec::new()).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let (status, _) = send(
+        &app,
+        "POST",
+        "/v1/sys/metrics?format=prometheus",
+        Some(&root),
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+
+    let labels = [
+        ("route", "secret/data/*path"),
+        ("method", "DELETE"),
+        ("status", "403"),
+    ];
+    let (_, before) = scrape(&app, Some(&root)).await;
+    let before = sample(&before, "lessor_http_requests_total", &labels).unwrap_or(0.0);
+    // A path naming a secret: the label must carry the template, never the name.
+    let (status, _) = send(
+        &app,
+        "DELETE",
+        "/v1/secret/data/metrics-unique-name",
+        None,
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let response = app
+        .clone()
+        .oneshot(
+            Request::get("/v1/sys/metrics?format=prometheus")
+                .header("X-Vault-Token", &root)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    let after = sample(&text, "lessor_http_requests_total", &labels).unwrap();
+    assert!(after >= before + 1.0, "{before} -> {after}\n{text}");
+    assert!(!text.contains("metrics-unique-name"), "{text}");
+    assert!(
+        sample(
+            &text,
+            "lessor_http_request_duration_seconds_count",
+            &[("route", "secret/data/*path")]
+        )
+        .is_some(),
+        "{text}"
+    );
+    // The scrapes themselves count under their fixed route; unknown paths under one label.
+    assert!(
+        sample(
+            &text,
+            "lessor_http_requests_total",
+            &[("route", "sys/metrics"), ("status", "403")]
+        )
+        .is_some(),
+        "{text}"
+    );
+    send(&app, "GET", "/not-v1/whatever", None, Vec::new()).await;
+    let (_, text) = scrape(&app, Some(&root)).await;
+    assert!(
+        sample(
+            &text,
+            "lessor_http_requests_total",
+            &[("route", "unmatched"), ("status", "404")]
+        )
+        .is_some(),
+        "{text}"
+    );
+    assert!(!text.contains("whatever"), "{text}");
+    assert!(
+        sample(&text, "lessor_leases_outstanding", &[("mount", "secret/")]).is_some(),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn unauthenticated_metrics_are_served_even_while_sealed() {
+    let core = Arc::new(Core::new(
+        Arc::new(lessor_storage::MemoryBackend::new()),
+        Arc::new(SystemClock),
+        CoreSettings {
+            default_lease_ttl: Duration::from_secs(3600),
+            max_lease_ttl: Duration::from_secs(7200),
+            lease_revocation_attempts: 8,
+            read_cache: lessor_barrier::CacheLimits::default(),
+        },
+    ));
+    let open = router(
+        Arc::clone(&core),
+        Limits {
+            unauthenticated_metrics_access: true,
+            ..LIMITS
+        },
+    );
+    let (status, text) = scrape(&open, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.contains("# TYPE lessor_sealed gauge"), "{text}");
+    let (status, _) = send(
+        &open,
+        "GET",
+        "/v1/sys/metrics?format=json",
+        None,
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Without the option a sealed broker has no token store to check a token against.
+    let closed = router(core, LIMITS);
+    let (status, _) = scrape(&closed, Some("any-token")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
 }
 
 fn method() -> impl Strategy<Value = &'static str> {

@@ -1,5 +1,7 @@
 //! The expiry loop of the [`ExpirationManager`]: refilling the timer queue from the lease
 //! index, revoking what is due, and reconciling intents a previous process left behind.
+//! Each expiry it completes is counted with its lag behind the due time (`metrics::lease`;
+//! revocation attempts themselves are counted by the metered target, whatever their cause).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -141,8 +143,15 @@ impl ExpirationManager {
             self.schedule(id, record.due_at);
             return;
         }
-        if let Err(error) = self.revoke_loaded(record).await {
-            tracing::debug!(lease_id = %id, %error, "expiry revocation failed");
+        let due_at = record.due_at;
+        match self.revoke_loaded(record).await {
+            Ok(()) => {
+                let lag_ms = unix_ms(self.now()).saturating_sub(due_at);
+                crate::metrics::lease::expired(Duration::from_millis(
+                    u64::try_from(lag_ms).unwrap_or(0),
+                ));
+            }
+            Err(error) => tracing::debug!(lease_id = %id, %error, "expiry revocation failed"),
         }
     }
 }

@@ -5,11 +5,17 @@
 //! `max_idle_connections` idle ones, and retires connections older than
 //! `max_connection_lifetime`. Connections are made with `NoTls` in [`Pool::connect`] only:
 //! that is the one place a rustls connector would go.
+//!
+//! Usage is exported as `lessor_database_pool_connections{mount, config, state}` through the
+//! `metrics` facade (the broker installs the recorder). The gauges move by increments, so
+//! the pool that replaces a changed config and the old one draining its last connections add
+//! up on the same series instead of overwriting each other.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use metrics::{Gauge, gauge};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::{Client, NoTls};
 
@@ -19,6 +25,8 @@ use crate::password::Secret;
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Applied when the connection URL sets no `connect_timeout` of its own.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The metric name; described by the broker with every other metric.
+const POOL_CONNECTIONS: &str = "lessor_database_pool_connections";
 
 /// Pool sizing, from the config.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +57,32 @@ pub(crate) struct Pool {
     limits: PoolLimits,
     permits: Arc<Semaphore>,
     idle: Mutex<Vec<Idle>>,
+    gauges: PoolGauges,
+}
+
+/// Idle and checked-out connections of the pools of one (mount, config).
+struct PoolGauges {
+    idle: Gauge,
+    in_use: Gauge,
+}
+
+impl PoolGauges {
+    /// `key` is the registry key: the mount path and the config name, joined by a newline.
+    fn for_key(key: &str) -> Self {
+        let (mount, config) = key.split_once('\n').unwrap_or(("", key));
+        let (mount, config) = (mount.to_string(), config.to_string());
+        Self {
+            idle: gauge!(POOL_CONNECTIONS, "mount" => mount.clone(), "config" => config.clone(), "state" => "idle"),
+            in_use: gauge!(POOL_CONNECTIONS, "mount" => mount, "config" => config, "state" => "in_use"),
+        }
+    }
+
+    fn detached() -> Self {
+        Self {
+            idle: Gauge::noop(),
+            in_use: Gauge::noop(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Pool {
@@ -82,6 +116,7 @@ impl Pool {
             permits: Arc::new(Semaphore::new(limits.max_open)),
             limits,
             idle: Mutex::new(Vec::new()),
+            gauges: PoolGauges::detached(),
         }
     }
 
@@ -107,6 +142,7 @@ impl Pool {
             .map_err(|_| PoolError(format!("the connection pool for {} is closed", self.label)))?;
         while let Some(idle) = self.pop_idle() {
             if !idle.client.is_closed() && !self.expired(idle.born) {
+                self.gauges.in_use.increment(1.0);
                 return Ok(PooledClient {
                     client: Some(idle.client),
                     born: idle.born,
@@ -116,6 +152,7 @@ impl Pool {
             }
         }
         let client = self.connect().await?;
+        self.gauges.in_use.increment(1.0);
         Ok(PooledClient {
             client: Some(client),
             born: Instant::now(),
@@ -144,10 +181,15 @@ impl Pool {
     }
 
     fn pop_idle(&self) -> Option<Idle> {
-        self.idle
+        let idle = self
+            .idle
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .pop()
+            .pop();
+        if idle.is_some() {
+            self.gauges.idle.decrement(1.0);
+        }
+        idle
     }
 
     fn expired(&self, born: Instant) -> bool {
@@ -166,7 +208,18 @@ impl Pool {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if idle.len() < self.limits.max_idle {
             idle.push(Idle { client, born });
+            self.gauges.idle.increment(1.0);
         }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let idle = self
+            .idle
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.gauges.idle.decrement(idle.len() as f64);
     }
 }
 
@@ -196,6 +249,7 @@ impl PooledClient {
 
 impl Drop for PooledClient {
     fn drop(&mut self) {
+        self.pool.gauges.in_use.decrement(1.0);
         if let Some(client) = self.client.take() {
             self.pool.give_back(client, self.born);
         }
@@ -226,7 +280,9 @@ impl Pools {
         {
             return Ok(pool.clone());
         }
-        let pool = Arc::new(build()?);
+        let mut pool = build()?;
+        pool.gauges = PoolGauges::for_key(key);
+        let pool = Arc::new(pool);
         pools.insert(key.to_string(), (revision, pool.clone()));
         Ok(pool)
     }
