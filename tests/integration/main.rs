@@ -6,10 +6,13 @@
 
 mod api;
 mod apikey;
+mod audit;
 mod cli;
 mod database;
 mod flow;
 mod kubernetes;
+mod manifests;
+mod metrics;
 mod negative;
 mod operations;
 mod tls;
