@@ -29,16 +29,22 @@ const DEFAULT_RENEW: &str = "ALTER ROLE {{name}} VALID UNTIL {{expiration}}";
 const DEFAULT_ROOT_ROTATION: &str = "ALTER ROLE {{username}} WITH PASSWORD {{password}}";
 const COMMENT: &str = "COMMENT ON ROLE {{name}} IS {{comment}}";
 /// Runs as one implicit transaction, so the `NOLOGIN` is committed by the time the caller
-/// sees the count of sessions it terminated.
+/// sees the count of sessions it terminated. Only sessions the root may signal are touched:
+/// a `CREATEROLE` root on PostgreSQL < 16 is not a member of the roles it created, and
+/// `pg_terminate_backend` would fail the whole revocation instead of skipping them.
 const DISABLE_AND_TERMINATE: &str = "ALTER ROLE {{name}} NOLOGIN; \
      SELECT count(pg_catalog.pg_terminate_backend(pid)) FROM pg_catalog.pg_stat_activity \
-     WHERE usename = '{{name}}' AND pid <> pg_catalog.pg_backend_pid()";
+     WHERE usename = '{{name}}' AND pid <> pg_catalog.pg_backend_pid() \
+     AND (pg_catalog.pg_has_role(usesysid, 'MEMBER') \
+          OR pg_catalog.pg_has_role('pg_signal_backend', 'MEMBER'))";
 /// Ownership goes to the broker's own user; privileges held by the role go with DROP OWNED.
 /// The first statement ends a session that logged in between the terminate and the
 /// `NOLOGIN` commit of [`DISABLE_AND_TERMINATE`]; none can log in after it.
 const DEFAULT_REVOCATION: &str = "SELECT pg_catalog.pg_terminate_backend(pid) \
      FROM pg_catalog.pg_stat_activity \
-     WHERE usename = '{{name}}' AND pid <> pg_catalog.pg_backend_pid(); \
+     WHERE usename = '{{name}}' AND pid <> pg_catalog.pg_backend_pid() \
+     AND (pg_catalog.pg_has_role(usesysid, 'MEMBER') \
+          OR pg_catalog.pg_has_role('pg_signal_backend', 'MEMBER')); \
      REASSIGN OWNED BY {{name}} TO CURRENT_USER; \
      DROP OWNED BY {{name}}; DROP ROLE IF EXISTS {{name}}";
 
@@ -417,7 +423,9 @@ async fn wait_for_sessions(client: &Client, username: &str) -> Result<(), tokio_
         let row = client
             .query_one(
                 "SELECT count(*) FROM pg_catalog.pg_stat_activity \
-                 WHERE usename = $1 AND pid <> pg_backend_pid()",
+                 WHERE usename = $1 AND pid <> pg_backend_pid() \
+                 AND (pg_catalog.pg_has_role(usesysid, 'MEMBER') \
+                      OR pg_catalog.pg_has_role('pg_signal_backend', 'MEMBER'))",
                 &[&username],
             )
             .await?;
