@@ -29,12 +29,22 @@ pub enum StorageError {
         #[source]
         source: sqlx::Error,
     },
+    /// HA fencing refused a write: this node does not hold the current leadership epoch (it
+    /// never led, stepped down, or another node took over). Nothing was written. The broker
+    /// treats this as "not the active node", never as a database failure to retry.
+    #[error("this node is not the active node (leadership epoch changed)")]
+    Fenced,
     /// Bringing the schema up to date failed when opening the store.
     #[error("storage schema migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
 }
 
 impl StorageError {
+    /// Whether HA fencing refused the write (see [`StorageError::Fenced`]).
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, StorageError::Fenced)
+    }
+
     /// Adapter for `map_err`: labels a sqlx error with what we were doing.
     pub(crate) fn database(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StorageError {
         move |source| StorageError::Database { operation, source }

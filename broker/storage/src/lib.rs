@@ -3,7 +3,8 @@
 //! [`SqliteBackend`] (the embedded default), [`PostgresBackend`] (shared storage for HA) and
 //! [`MemoryBackend`] (tests and `-dev-storage=memory`). [`Storage`] is the pair: the broker opens
 //! one backend as `Arc<dyn Storage>` and upcasts it to `Arc<dyn Backend>` for the barrier and to
-//! `Arc<dyn LeaseIndex>` for the expiration manager.
+//! `Arc<dyn LeaseIndex>` for the expiration manager. For HA, [`PostgresBackend::connect_ha`]
+//! fences every write behind the leadership epoch that a [`Leadership`] takes.
 //!
 //! # What storage may see (architecture invariant 2)
 //!
@@ -38,7 +39,7 @@ pub use error::StorageError;
 pub use keyspace::MAX_KEY_LEN;
 pub use lease::{LeaseIndex, LeaseRow, LeaseState, Storage};
 pub use memory::MemoryBackend;
-pub use postgres::PostgresBackend;
+pub use postgres::{LeaderInfo, Leadership, NodeInfo, PostgresBackend};
 pub use sqlite::SqliteBackend;
 
 /// A sorted key/value store of opaque (already sealed) values.

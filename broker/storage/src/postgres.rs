@@ -1,12 +1,23 @@
 //! The PostgreSQL backend: the shared store that lets several brokers run active/standby. One
 //! table, keyed by `text COLLATE "C"` so that B-tree range scans are bytewise. The lease index in
-//! the same database is in [`leases`].
+//! the same database is in [`leases`]; HA leadership and the epoch that fences writes in [`ha`].
+//!
+//! Every write goes through [`PostgresBackend::write_one`] or [`PostgresBackend::begin_write`],
+//! the one place where an HA backend checks its fence; without HA both are exactly the plain
+//! statement or transaction the write would run anyway.
 
+mod ha;
 mod leases;
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+
 use sqlx::migrate::Migrator;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions};
+use sqlx::query::Query;
 use sqlx::{PgPool, Postgres, Transaction};
+
+pub use ha::{LeaderInfo, Leadership, NodeInfo};
 
 use crate::keyspace::{self, LIST_BATCH};
 use crate::{Backend, Op, StorageError};
@@ -21,6 +32,9 @@ const DELETE: &str = "DELETE FROM lessor_entries WHERE key = $1";
 #[derive(Debug, Clone)]
 pub struct PostgresBackend {
     pool: PgPool,
+    /// With HA on ([`connect_ha`](Self::connect_ha)): the leadership epoch this node holds, 0
+    /// when it does not lead, shared with its [`Leadership`]. `None`: no fencing at all.
+    fence: Option<Arc<AtomicI64>>,
 }
 
 impl PostgresBackend {
@@ -28,6 +42,15 @@ impl PostgresBackend {
     /// up to date. Safe to call from several brokers at once: sqlx serialises migrations on
     /// PostgreSQL with an advisory lock.
     pub async fn connect(connection_url: &str, max_connections: u32) -> Result<Self, StorageError> {
+        let options = parse_url(connection_url)?;
+        Self::open(options, max_connections, None).await
+    }
+
+    async fn open(
+        options: PgConnectOptions,
+        max_connections: u32,
+        fence: Option<Arc<AtomicI64>>,
+    ) -> Result<Self, StorageError> {
         if max_connections == 0 {
             return Err(StorageError::InvalidConfig(
                 "PostgreSQL storage needs at least one connection".to_owned(),
@@ -36,12 +59,59 @@ impl PostgresBackend {
         // The URL may hold a password, so it is never echoed in errors or logs.
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
-            .connect(connection_url)
+            .connect_with(options)
             .await
             .map_err(StorageError::database("connect to PostgreSQL"))?;
         MIGRATOR.run(&pool).await?;
-        tracing::debug!(max_connections, "PostgreSQL storage connected");
-        Ok(Self { pool })
+        tracing::debug!(
+            max_connections,
+            ha = fence.is_some(),
+            "PostgreSQL storage connected"
+        );
+        Ok(Self { pool, fence })
+    }
+
+    /// Opens the transaction a write runs in. With HA on, the fence is checked first and holds
+    /// until the transaction ends (see [`ha::begin_fenced`]); without HA this is a plain
+    /// `BEGIN`, as it always was.
+    async fn begin_write(
+        &self,
+        operation: &'static str,
+    ) -> Result<Transaction<'static, Postgres>, StorageError> {
+        match &self.fence {
+            Some(fence) => ha::begin_fenced(&self.pool, fence, operation).await,
+            None => self
+                .pool
+                .begin()
+                .await
+                .map_err(StorageError::database(operation)),
+        }
+    }
+
+    /// Runs one write statement; returns the rows it affected. Without HA it runs straight on
+    /// the pool (no transaction: the non-HA path costs what it always did); with HA it runs in a
+    /// fenced transaction from [`begin_write`](Self::begin_write).
+    async fn write_one(
+        &self,
+        query: Query<'_, Postgres, PgArguments>,
+        operation: &'static str,
+    ) -> Result<u64, StorageError> {
+        if self.fence.is_none() {
+            let done = query
+                .execute(&self.pool)
+                .await
+                .map_err(StorageError::database(operation))?;
+            return Ok(done.rows_affected());
+        }
+        let mut tx = self.begin_write(operation).await?;
+        let done = query
+            .execute(&mut *tx)
+            .await
+            .map_err(StorageError::database(operation))?;
+        tx.commit()
+            .await
+            .map_err(StorageError::database(operation))?;
+        Ok(done.rows_affected())
     }
 
     /// Closes every connection, waiting for in-flight queries. Later calls fail.
@@ -75,6 +145,14 @@ impl PostgresBackend {
     }
 }
 
+/// The URL as connection options. The URL may hold a password, so neither it nor the parser's
+/// message (which can quote it) reaches the error.
+fn parse_url(connection_url: &str) -> Result<PgConnectOptions, StorageError> {
+    connection_url.parse().map_err(|_| {
+        StorageError::InvalidConfig("PostgreSQL connection URL cannot be parsed".to_owned())
+    })
+}
+
 async fn write_op(tx: &mut Transaction<'_, Postgres>, op: &Op) -> Result<(), sqlx::Error> {
     let query = match op {
         Op::Put { key, value } => sqlx::query(UPSERT)
@@ -98,22 +176,15 @@ impl Backend for PostgresBackend {
 
     async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
         keyspace::validate_key(key)?;
-        sqlx::query(UPSERT)
-            .bind(key)
-            .bind(value)
-            .execute(&self.pool)
-            .await
-            .map_err(StorageError::database("write a key"))?;
+        let query = sqlx::query(UPSERT).bind(key).bind(value);
+        self.write_one(query, "write a key").await?;
         Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
         keyspace::validate_key(key)?;
-        sqlx::query(DELETE)
-            .bind(key)
-            .execute(&self.pool)
-            .await
-            .map_err(StorageError::database("delete a key"))?;
+        let query = sqlx::query(DELETE).bind(key);
+        self.write_one(query, "delete a key").await?;
         Ok(())
     }
 
@@ -127,11 +198,7 @@ impl Backend for PostgresBackend {
 
     async fn apply(&self, ops: &[Op]) -> Result<(), StorageError> {
         keyspace::validate_ops(ops)?;
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(StorageError::database("begin a batch"))?;
+        let mut tx = self.begin_write("begin a batch").await?;
         for op in ops {
             write_op(&mut tx, op)
                 .await
@@ -151,10 +218,6 @@ impl Backend for PostgresBackend {
                 .bind(upper),
             None => sqlx::query("DELETE FROM lessor_entries WHERE key >= $1").bind(prefix),
         };
-        let done = query
-            .execute(&self.pool)
-            .await
-            .map_err(StorageError::database("delete a prefix"))?;
-        Ok(done.rows_affected())
+        self.write_one(query, "delete a prefix").await
     }
 }

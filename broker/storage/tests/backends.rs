@@ -1,6 +1,8 @@
 //! Runs the conformance suite against every backend, then the checks only one backend has:
 //! persistence across reopen, SQLite's journal mode, PostgreSQL's collation and concurrent
-//! migrations, and a throwaway PostgreSQL cluster.
+//! migrations, and a throwaway PostgreSQL cluster. PostgreSQL runs the suite twice: plain, and
+//! with HA on as the leader (the fenced write path). The HA properties themselves are in
+//! `tests/ha.rs`.
 
 #[cfg(test)]
 mod conformance;
@@ -8,8 +10,8 @@ mod conformance;
 use std::sync::Arc;
 
 use lessor_storage::{
-    Backend, LeaseIndex, LeaseRow, LeaseState, MemoryBackend, PostgresBackend, SqliteBackend,
-    Storage, StorageError,
+    Backend, Leadership, LeaseIndex, LeaseRow, LeaseState, MemoryBackend, NodeInfo,
+    PostgresBackend, SqliteBackend, Storage, StorageError,
 };
 use lessor_test_support::postgres::TestPostgres;
 use sqlx::Connection;
@@ -19,16 +21,19 @@ use sqlx::Connection;
 mod subject {
     use super::*;
 
-    /// A backend under test and whatever must outlive it (the SQLite temp dir).
+    /// A backend under test and whatever must outlive it (the SQLite temp dir, the leadership
+    /// that lets an HA backend write).
     pub struct Subject {
         pub backend: Box<dyn Storage>,
         _dir: Option<tempfile::TempDir>,
+        _leadership: Option<Leadership>,
     }
 
     pub async fn memory() -> Subject {
         Subject {
             backend: Box::new(MemoryBackend::new()),
             _dir: None,
+            _leadership: None,
         }
     }
 
@@ -40,6 +45,7 @@ mod subject {
         Subject {
             backend: Box::new(backend),
             _dir: Some(dir),
+            _leadership: None,
         }
     }
 
@@ -54,6 +60,31 @@ mod subject {
         Subject {
             backend: Box::new(backend),
             _dir: None,
+            _leadership: None,
+        }
+    }
+
+    /// PostgreSQL with HA on, as the leader: every write goes through the fenced path, which
+    /// must behave exactly like the plain one.
+    pub async fn postgres_ha() -> Subject {
+        let url = TestPostgres::shared()
+            .await
+            .unwrap()
+            .fresh_database()
+            .await
+            .unwrap();
+        let backend = PostgresBackend::connect_ha(&url, 8).await.unwrap();
+        let node = NodeInfo {
+            node_id: "conformance".into(),
+            api_addr: "https://127.0.0.1:8200".into(),
+            cluster_addr: None,
+        };
+        let mut leadership = backend.leadership(&url, node).await.unwrap();
+        assert_eq!(leadership.try_acquire().await.unwrap(), Some(1));
+        Subject {
+            backend: Box::new(backend),
+            _dir: None,
+            _leadership: Some(leadership),
         }
     }
 }
@@ -84,7 +115,7 @@ macro_rules! conformance_suite {
     };
 }
 
-conformance_suite!(memory, sqlite, postgres);
+conformance_suite!(memory, sqlite, postgres, postgres_ha);
 
 #[tokio::test]
 async fn sqlite_persists_across_reopen_in_wal_mode() {
@@ -253,7 +284,13 @@ async fn postgres_brokers_connecting_at_once_migrate_once() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(migrations, 2);
+    assert_eq!(migrations, 3);
+    // The HA leader row is seeded once, whoever ran the migration.
+    let leader_rows: i64 = sqlx::query_scalar("SELECT count(*) FROM lessor_ha_leader")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(leader_rows, 1);
 }
 
 #[tokio::test]

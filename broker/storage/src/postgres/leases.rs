@@ -1,7 +1,8 @@
 //! The lease index in PostgreSQL: the `lessor_leases` table of
 //! `migrations/postgres/0002_leases.sql`. Each query is shaped to run off one index (see the
 //! migration), which the tests below confirm with `EXPLAIN`, for both the custom and the generic
-//! plan a prepared statement may end up with.
+//! plan a prepared statement may end up with. Writes go through the backend's fenced write
+//! helpers, so with HA on a node that does not lead cannot touch the index.
 
 use super::PostgresBackend;
 use crate::StorageError;
@@ -63,26 +64,20 @@ impl PostgresBackend {
 impl LeaseIndex for PostgresBackend {
     async fn put_lease(&self, row: &LeaseRow) -> Result<(), StorageError> {
         lease::validate_row(row)?;
-        sqlx::query(UPSERT)
+        let query = sqlx::query(UPSERT)
             .bind(row.id.as_str())
             .bind(row.due_at)
             .bind(row.state.code())
             .bind(row.owner.as_deref())
-            .bind(row.value.as_slice())
-            .execute(&self.pool)
-            .await
-            .map_err(StorageError::database("write a lease"))?;
+            .bind(row.value.as_slice());
+        self.write_one(query, "write a lease").await?;
         Ok(())
     }
 
     async fn put_leases(&self, rows: &[LeaseRow]) -> Result<(), StorageError> {
         // Deduplicated: one upsert statement may not touch the same id twice.
         let rows = lease::last_writes(rows)?;
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(StorageError::database("begin a lease batch"))?;
+        let mut tx = self.begin_write("begin a lease batch").await?;
         for chunk in rows.chunks(UPSERT_CHUNK) {
             let ids: Vec<&str> = chunk.iter().map(|row| row.id.as_str()).collect();
             let due: Vec<i64> = chunk.iter().map(|row| row.due_at).collect();
@@ -117,12 +112,8 @@ impl LeaseIndex for PostgresBackend {
 
     async fn delete_lease(&self, id: &str) -> Result<bool, StorageError> {
         keyspace::validate_key(id)?;
-        let done = sqlx::query(DELETE)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(StorageError::database("delete a lease"))?;
-        Ok(done.rows_affected() > 0)
+        let query = sqlx::query(DELETE).bind(id);
+        Ok(self.write_one(query, "delete a lease").await? > 0)
     }
 
     async fn leases_due_before(
