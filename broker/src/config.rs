@@ -42,6 +42,9 @@ pub struct ListenerConfig {
     pub max_request_size: usize,
     pub max_request_duration: Duration,
     pub telemetry: ListenerTelemetry,
+    /// Peers (proxies, load balancers, the other HA nodes) whose `X-Forwarded-For` names the
+    /// client; from anyone else the header is ignored. Empty: never believed.
+    pub x_forwarded_for_authorized_addrs: Vec<ipnet::IpNet>,
 }
 
 /// Metrics access on one listener (Vault's listener `telemetry` block).
@@ -50,6 +53,17 @@ pub struct ListenerTelemetry {
     /// Serve `sys/metrics` without a token, sealed or not: for scrapers that cannot hold a
     /// token. Off by default; metrics name mounts and show activity.
     pub unauthenticated_metrics_access: bool,
+}
+
+/// What an HA node needs besides its storage (docs/operations.md, "High availability").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HaConfig {
+    /// The URL other nodes forward client requests to (scheme, host, port; no trailing `/`).
+    pub api_addr: String,
+    /// Reported by `sys/leader` only; Lessor has no cluster port of its own.
+    pub cluster_addr: Option<String>,
+    /// Standbys redirect (307) to the active node instead of forwarding.
+    pub disable_forwarding: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +82,8 @@ pub struct ServerConfig {
     pub log_level: String,
     pub log_format: LogFormat,
     pub api_addr: Option<String>,
+    /// Active/standby on the PostgreSQL storage (`ha_enabled`); `None` without HA.
+    pub ha: Option<HaConfig>,
     /// Failed revocations of a lease before it becomes irrevocable.
     pub lease_revocation_attempts: u32,
     /// The barrier's read cache (`cache_size` entries; `disable_cache`), as in Vault.
@@ -113,13 +129,24 @@ impl ServerConfig {
         file: ConfigFile,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let storage = match file.storage {
-            Some(StorageFile::Sqlite(sqlite)) => StorageConfig::Sqlite { path: sqlite.path },
-            Some(StorageFile::Postgresql(postgres)) => StorageConfig::Postgres {
-                connection_url: postgres.connection_url,
-                max_connections: postgres.max_parallel.unwrap_or(16),
-            },
-            Some(StorageFile::Inmem(_)) => StorageConfig::Memory,
+        let (storage, ha_enabled) = match file.storage {
+            Some(StorageFile::Sqlite(sqlite)) if !sqlite.ha_enabled => {
+                (StorageConfig::Sqlite { path: sqlite.path }, false)
+            }
+            Some(StorageFile::Postgresql(postgres)) => (
+                StorageConfig::Postgres {
+                    connection_url: postgres.connection_url,
+                    max_connections: postgres.max_parallel.unwrap_or(16),
+                },
+                postgres.ha_enabled,
+            ),
+            Some(StorageFile::Inmem(inmem)) if !inmem.ha_enabled => (StorageConfig::Memory, false),
+            Some(_) => {
+                return Err(ConfigError::Invalid(
+                    "ha_enabled needs storage \"postgresql\": the nodes must share one database"
+                        .into(),
+                ));
+            }
             None => return Err(ConfigError::Invalid("a storage block is required".into())),
         };
         let storage = match (storage, env("LESSOR_PG_CONNECTION_URL")) {
@@ -173,6 +200,14 @@ impl ServerConfig {
                     .telemetry
                     .is_some_and(|telemetry| telemetry.unauthenticated_metrics_access),
             },
+            x_forwarded_for_authorized_addrs: match &tcp.x_forwarded_for_authorized_addrs {
+                Some(list) => list
+                    .entries()
+                    .into_iter()
+                    .map(parse_network)
+                    .collect::<Result<_, _>>()?,
+                None => Vec::new(),
+            },
         };
         if listener.max_request_size == 0 {
             return Err(ConfigError::Invalid(
@@ -207,6 +242,21 @@ impl ServerConfig {
             .or(file.log_level)
             .unwrap_or_else(|| "info".into());
         let log_level = validate_log_level(log_level)?;
+        let api_addr = env("LESSOR_API_ADDR").or(file.api_addr);
+        let ha = if ha_enabled {
+            let api_addr = api_addr.as_deref().ok_or_else(|| {
+                ConfigError::Invalid(
+                    "ha_enabled needs api_addr: the URL the other nodes forward requests to".into(),
+                )
+            })?;
+            Some(HaConfig {
+                api_addr: validate_api_addr(api_addr)?,
+                cluster_addr: env("LESSOR_CLUSTER_ADDR").or(file.cluster_addr),
+                disable_forwarding: file.disable_forwarding,
+            })
+        } else {
+            None
+        };
         Ok(ServerConfig {
             storage,
             listener,
@@ -214,7 +264,8 @@ impl ServerConfig {
             max_lease_ttl,
             log_level,
             log_format,
-            api_addr: env("LESSOR_API_ADDR").or(file.api_addr),
+            api_addr,
+            ha,
             lease_revocation_attempts: match file.lease_revocation_attempts {
                 Some(0) => {
                     return Err(ConfigError::Invalid(
@@ -234,6 +285,38 @@ impl ServerConfig {
             },
         })
     }
+}
+
+/// An `api_addr` as the URL requests are forwarded and redirected to: `http` or `https`, a
+/// host, nothing past the authority (a path would be doubled by every forwarded request).
+fn validate_api_addr(text: &str) -> Result<String, ConfigError> {
+    // The value is not echoed: a mistyped one may carry credentials.
+    let invalid = |why: &str| ConfigError::Invalid(format!("api_addr {why}"));
+    let url = reqwest::Url::parse(text).map_err(|_| invalid("is not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("must start with http:// or https://"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("has no host"));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("must be scheme://host:port with no path"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("must not carry credentials"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+/// A CIDR (`10.0.0.0/8`) or a single address (`10.0.0.7`, meaning /32 or /128).
+fn parse_network(text: &str) -> Result<ipnet::IpNet, ConfigError> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            ConfigError::Invalid(format!(
+                "x_forwarded_for_authorized_addrs entry {text:?} is not an address or CIDR"
+            ))
+        })
 }
 
 /// Accepts a level (`info`) or filter directives (`info,lessor_broker=debug`). A bare word

@@ -1,9 +1,14 @@
-//! The broker core: the seal lifecycle (init, unseal, seal, rekey, rotate) and the state that
-//! exists only while unsealed. The HTTP layer talks to nothing else.
+//! The broker core: the seal lifecycle (init, unseal, seal, rekey, rotate), the node's HA mode,
+//! and the state that exists only while active. The HTTP layer talks to nothing else.
+//!
+//! A node is [`NodeMode::Sealed`], [`NodeMode::Standby`] (HA only: the root key is held, nothing
+//! is loaded, nothing runs) or [`NodeMode::Active`] (an [`Unsealed`] state serves requests and
+//! runs the expiration manager). Without HA an unseal goes straight to active; with HA the
+//! coordinator (`crate::ha`) moves the node between standby and active.
 //!
 //! Architecture invariant: everything that holds key material or decrypted data hangs off
-//! [`Unsealed`]; sealing drops it and wipes the barrier's keyring, so a request still in flight
-//! fails with "sealed" instead of reading plaintext.
+//! [`Unsealed`]; sealing (or stepping down) drops it and wipes its barrier's keyring, so a
+//! request still in flight fails instead of reading plaintext or writing as a deposed leader.
 
 pub(crate) mod dispatch;
 mod leasing;
@@ -24,6 +29,7 @@ pub use mounts::MountRequest;
 pub use unsealed::Unsealed;
 
 use crate::error::ApiError;
+use crate::ha::{Ha, LeaderStatus};
 use crate::mount::Catalog;
 use crate::request::{LogicalRequest, LogicalResponse};
 use crate::view::BarrierView;
@@ -72,6 +78,31 @@ pub enum UnsealOutcome {
     Unsealed,
 }
 
+/// What a node is doing, as `sys/health` and `sys/leader` report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeMode {
+    Sealed,
+    /// HA: unsealed, waiting for leadership; requests go to the active node.
+    Standby,
+    Active,
+}
+
+#[derive(Debug)]
+enum NodeState {
+    Sealed,
+    /// The barrier unseal produced. Held so the node can become active without the operators'
+    /// shares; nothing is read through it until then.
+    Standby {
+        barrier: Arc<UnsealedBarrier>,
+    },
+    /// `barrier` is the one unseal produced, kept for stepping down; `unsealed` runs on a
+    /// reopened copy of it under HA (fresh keyring and cache), on `barrier` itself without.
+    Active {
+        barrier: Arc<UnsealedBarrier>,
+        unsealed: Arc<Unsealed>,
+    },
+}
+
 #[derive(Debug)]
 pub struct Core {
     storage: Arc<dyn Storage>,
@@ -80,9 +111,11 @@ pub struct Core {
     settings: CoreSettings,
     catalog: Catalog,
     /// Held only for the instant of a read or swap, never across an await.
-    state: RwLock<Option<Arc<Unsealed>>>,
-    /// Serialises seal transitions (init, unseal completion, seal) so two cannot interleave.
+    state: RwLock<NodeState>,
+    /// Serialises state transitions (init, unseal completion, seal, takeover, step-down) so
+    /// two cannot interleave. Taken before the HA leadership lock, never after it.
     transition: tokio::sync::Mutex<()>,
+    ha: Option<Arc<Ha>>,
 }
 
 impl Core {
@@ -99,9 +132,21 @@ impl Core {
             clock,
             settings,
             catalog: Catalog,
-            state: RwLock::new(None),
+            state: RwLock::new(NodeState::Sealed),
             transition: tokio::sync::Mutex::new(()),
+            ha: None,
         }
+    }
+
+    /// Makes this core an HA node: unseal leads to standby, and `crate::ha::coordinate` must
+    /// run to make it active.
+    pub fn with_ha(mut self, ha: Arc<Ha>) -> Self {
+        self.ha = Some(ha);
+        self
+    }
+
+    pub fn ha(&self) -> Option<&Arc<Ha>> {
+        self.ha.as_ref()
     }
 
     pub fn settings(&self) -> &CoreSettings {
@@ -112,17 +157,25 @@ impl Core {
         &self.clock
     }
 
-    /// The unsealed state, or `Sealed`.
+    /// The active node's state; `Sealed`, or `NotActive` on a standby.
     pub fn unsealed(&self) -> Result<Arc<Unsealed>, ApiError> {
-        self.state
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
-            .ok_or(ApiError::Sealed)
+        match &*self.state.read().unwrap_or_else(|p| p.into_inner()) {
+            NodeState::Active { unsealed, .. } => Ok(Arc::clone(unsealed)),
+            NodeState::Standby { .. } => Err(ApiError::NotActive),
+            NodeState::Sealed => Err(ApiError::Sealed),
+        }
+    }
+
+    pub fn mode(&self) -> NodeMode {
+        match &*self.state.read().unwrap_or_else(|p| p.into_inner()) {
+            NodeState::Sealed => NodeMode::Sealed,
+            NodeState::Standby { .. } => NodeMode::Standby,
+            NodeState::Active { .. } => NodeMode::Active,
+        }
     }
 
     pub fn is_sealed(&self) -> bool {
-        self.unsealed().is_err()
+        self.mode() == NodeMode::Sealed
     }
 
     pub async fn seal_status(&self) -> Result<SealStatusView, ApiError> {
@@ -139,8 +192,27 @@ impl Core {
 
     /// `sys/init`: creates the root key and keyring, splits the unseal key into shares, and
     /// mints the root token. The broker stays sealed afterwards, as Vault's does.
+    ///
+    /// With HA, writes are fenced until a node leads, and nobody leads before the first
+    /// unseal: this node takes leadership for the duration of init and gives it back.
     pub async fn initialize(&self, shares: u8, threshold: u8) -> Result<InitOutput, ApiError> {
         let _transition = self.transition.lock().await;
+        if let Some(ha) = &self.ha {
+            match ha.try_acquire().await {
+                Ok(Some(_)) => {}
+                // Someone leads, so someone is unsealed: the cluster is initialized.
+                Ok(None) => return Err(ApiError::AlreadyInitialized),
+                Err(error) => return Err(ApiError::internal(error)),
+            }
+        }
+        let result = self.initialize_leading(shares, threshold).await;
+        if let Some(ha) = &self.ha {
+            ha.release().await;
+        }
+        result
+    }
+
+    async fn initialize_leading(&self, shares: u8, threshold: u8) -> Result<InitOutput, ApiError> {
         let init = self
             .seal
             .initialize(shares, threshold, self.clock.now())
@@ -202,20 +274,23 @@ impl Core {
         self.seal.reset_unseal().await;
     }
 
-    /// Builds the unsealed state from storage and publishes it. On failure the barrier is
-    /// sealed again: a half-activated broker must not serve.
+    /// Publishes a freshly unsealed barrier: as a standby under HA (the coordinator takes it
+    /// from there), else by loading the active state at once. On failure the barrier is sealed
+    /// again: a half-activated broker must not serve.
     async fn activate(&self, barrier: Arc<UnsealedBarrier>) -> Result<(), ApiError> {
-        match Unsealed::load(
-            Arc::clone(&barrier),
-            self.storage.clone(),
-            Arc::clone(&self.clock),
-            self.settings.clone(),
-            self.catalog.clone(),
-        )
-        .await
-        {
+        if let Some(ha) = &self.ha {
+            self.set_state(NodeState::Standby { barrier });
+            crate::metrics::set_sealed(false);
+            tracing::info!("broker unsealed; standby until it takes HA leadership");
+            ha.notify();
+            return Ok(());
+        }
+        match self.load(Arc::clone(&barrier)).await {
             Ok(unsealed) => {
-                *self.state.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(unsealed));
+                self.set_state(NodeState::Active {
+                    barrier,
+                    unsealed: Arc::new(unsealed),
+                });
                 crate::metrics::set_sealed(false);
                 tracing::info!("broker unsealed");
                 Ok(())
@@ -228,13 +303,122 @@ impl Core {
         }
     }
 
-    /// `sys/seal`: drops every key from memory.
-    pub async fn seal(&self) {
+    async fn load(&self, barrier: Arc<UnsealedBarrier>) -> Result<Unsealed, ApiError> {
+        Unsealed::load(
+            barrier,
+            self.storage.clone(),
+            Arc::clone(&self.clock),
+            self.settings.clone(),
+            self.catalog.clone(),
+        )
+        .await
+    }
+
+    fn set_state(&self, state: NodeState) -> NodeState {
+        std::mem::replace(
+            &mut *self.state.write().unwrap_or_else(|p| p.into_inner()),
+            state,
+        )
+    }
+
+    /// HA: this node has just taken leadership (`epoch`); a standby becomes active. The
+    /// barrier is reopened (a keyring rotated by the previous leader is read again, the read
+    /// cache starts empty) and everything else is loaded as on an ordinary unseal: mounts,
+    /// policies, tokens, and the expiration manager, which revokes at once whatever expired
+    /// while nobody was active. Returns whether the node is active; if not, leadership has
+    /// been given back.
+    pub(crate) async fn take_over(&self, epoch: i64) -> bool {
+        let Some(ha) = &self.ha else {
+            return false;
+        };
         let _transition = self.transition.lock().await;
-        let previous = self.state.write().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(unsealed) = previous {
+        let barrier = match &*self.state.read().unwrap_or_else(|p| p.into_inner()) {
+            NodeState::Standby { barrier } => Some(Arc::clone(barrier)),
+            NodeState::Active { .. } => return true,
+            NodeState::Sealed => None,
+        };
+        let Some(barrier) = barrier else {
+            // Sealed while the attempt was under way: the lock must go back.
+            ha.release().await;
+            return false;
+        };
+        let loaded = match barrier.reopen().await {
+            Ok(reopened) => match self.load(Arc::clone(&reopened)).await {
+                Ok(unsealed) => Ok(unsealed),
+                Err(error) => {
+                    reopened.seal();
+                    Err(error)
+                }
+            },
+            Err(error) => Err(ApiError::internal(error)),
+        };
+        match loaded {
+            Ok(unsealed) => {
+                self.set_state(NodeState::Active {
+                    barrier,
+                    unsealed: Arc::new(unsealed),
+                });
+                ha.notify();
+                tracing::info!(epoch, "this node is now the active node");
+                true
+            }
+            Err(error) => {
+                tracing::error!(%error, epoch, "taking over as the active node failed; giving leadership back");
+                ha.release().await;
+                false
+            }
+        }
+    }
+
+    /// HA: leadership is lost (the storage layer has already fenced this node's writes). The
+    /// expiration manager stops and the active state goes, its barrier wiped; the node stays
+    /// unsealed as a standby.
+    pub(crate) async fn step_down(&self) {
+        let _transition = self.transition.lock().await;
+        let previous = {
+            let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+            match &*state {
+                NodeState::Active { barrier, .. } => {
+                    let standby = NodeState::Standby {
+                        barrier: Arc::clone(barrier),
+                    };
+                    Some(std::mem::replace(&mut *state, standby))
+                }
+                _ => None,
+            }
+        };
+        if let Some(NodeState::Active { unsealed, .. }) = previous {
             unsealed.leases().stop();
             unsealed.barrier().seal();
+            tracing::warn!("this node stepped down: it is a standby now");
+        }
+        if let Some(ha) = &self.ha {
+            ha.notify();
+        }
+    }
+
+    /// `sys/seal`: drops every key from memory. An active HA node gives leadership up at once,
+    /// so a standby takes over without waiting for anything to time out.
+    pub async fn seal(&self) {
+        let _transition = self.transition.lock().await;
+        let was_unsealed = match self.set_state(NodeState::Sealed) {
+            NodeState::Active { barrier, unsealed } => {
+                unsealed.leases().stop();
+                unsealed.barrier().seal();
+                barrier.seal();
+                true
+            }
+            NodeState::Standby { barrier } => {
+                barrier.seal();
+                true
+            }
+            NodeState::Sealed => false,
+        };
+        if let Some(ha) = &self.ha {
+            ha.release().await;
+            ha.notify();
+        }
+        if was_unsealed {
             crate::metrics::set_sealed(true);
             tracing::info!("broker sealed");
         }
@@ -275,7 +459,41 @@ impl Core {
     }
 
     pub async fn handle(&self, request: LogicalRequest) -> Result<LogicalResponse, ApiError> {
-        self.unsealed()?.handle(request).await
+        let result = self.unsealed()?.handle(request).await;
+        match result {
+            // A write fenced by the storage layer, or a barrier wiped by a step-down, surfaces
+            // as an internal error from deep below; once leadership is gone it means "not the
+            // active node" and the client should retry (it will be forwarded), not a fault.
+            Err(ApiError::Internal(detail)) if self.lost_leadership().await => {
+                tracing::debug!(error = %detail, "request failed after this node lost leadership");
+                Err(ApiError::NotActive)
+            }
+            other => other,
+        }
+    }
+
+    /// HA: this node was active and no longer holds leadership (it may not have stepped
+    /// down yet). Only asked after a request failed, so the database read is rare.
+    async fn lost_leadership(&self) -> bool {
+        match &self.ha {
+            Some(ha) => !ha.still_leads().await,
+            None => false,
+        }
+    }
+
+    /// `sys/leader`.
+    pub async fn leader_status(&self) -> Result<LeaderStatus, ApiError> {
+        let mode = self.mode();
+        if mode == NodeMode::Sealed {
+            return Err(ApiError::Sealed);
+        }
+        match &self.ha {
+            None => Ok(LeaderStatus::disabled()),
+            Some(ha) => ha
+                .leader_status(mode == NodeMode::Active)
+                .await
+                .map_err(ApiError::internal),
+        }
     }
 
     pub fn seal_manager(&self) -> &SealManager {

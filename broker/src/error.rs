@@ -30,6 +30,13 @@ pub enum ApiError {
     /// The request took longer than the listener's `max_request_duration`.
     #[error("request exceeded the maximum request duration")]
     Timeout,
+    /// HA: this node is a standby, or has just lost leadership, and cannot serve the request
+    /// itself (a write it tried was fenced). The client should retry; it will reach the active.
+    #[error("this node is not the active node")]
+    NotActive,
+    /// HA: no active node is known, or the one named cannot be reached, to forward to.
+    #[error("no active node")]
+    NoActiveNode,
     /// A failure inside the broker. The message is logged; the client sees a generic text.
     #[error("internal error")]
     Internal(String),

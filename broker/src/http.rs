@@ -3,6 +3,7 @@
 
 mod envelope;
 mod error;
+mod forward;
 mod instrument;
 mod lifecycle;
 mod listener;
@@ -25,21 +26,40 @@ use crate::core::Core;
 pub struct AppState {
     pub core: Arc<Core>,
     pub limits: Limits,
+    /// HA nodes only: how a standby reaches the active node.
+    proxy: Option<forward::Proxy>,
 }
 
 /// Transport limits and access options from the listener configuration.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     pub max_request_size: usize,
     pub max_request_duration: Duration,
     /// `sys/metrics` answers without a token (listener `telemetry` block).
     pub unauthenticated_metrics_access: bool,
+    /// Peers whose `X-Forwarded-For` names the client (the other HA nodes, proxies).
+    pub x_forwarded_for_authorized_addrs: Vec<ipnet::IpNet>,
 }
 
-/// The complete API router. Every request, whatever answers it, is counted and timed.
+/// The complete API router. Every request, whatever answers it, is counted and timed; on an
+/// HA standby, requests it does not answer itself are forwarded before any handler runs.
 pub fn router(core: Arc<Core>, limits: Limits) -> Router {
     crate::metrics::install();
-    let state = AppState { core, limits };
+    let proxy = match core.ha() {
+        None => None,
+        Some(_) => match forward::Proxy::new() {
+            Ok(proxy) => Some(proxy),
+            Err(error) => {
+                tracing::error!(%error, "standby forwarding is unavailable; standbys answer 503");
+                None
+            }
+        },
+    };
+    let state = AppState {
+        core,
+        limits,
+        proxy,
+    };
     Router::new()
         .route("/v1/sys/init", any(lifecycle::init))
         .route("/v1/sys/unseal", any(lifecycle::unseal))
@@ -52,6 +72,10 @@ pub fn router(core: Arc<Core>, limits: Limits) -> Router {
         .route("/v1/sys/metrics", any(metrics::metrics))
         .route("/v1/{*path}", any(logical::handle))
         .fallback(logical::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            forward::standby,
+        ))
         .layer(axum::middleware::from_fn(instrument::record))
         .with_state(state)
 }

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod config;
 pub mod core;
 pub mod error;
+pub mod ha;
 pub mod http;
 pub mod lease;
 pub mod metrics;

@@ -10,10 +10,11 @@ use lessor_storage::Storage;
 use tokio::net::TcpListener;
 
 use crate::config::{
-    DEFAULT_LEASE_TTL, DEFAULT_MAX_REQUEST_DURATION, DEFAULT_MAX_REQUEST_SIZE, ListenerConfig,
-    LogFormat, ServerConfig, StorageConfig, TlsConfig,
+    DEFAULT_LEASE_TTL, DEFAULT_MAX_REQUEST_DURATION, DEFAULT_MAX_REQUEST_SIZE, HaConfig,
+    ListenerConfig, LogFormat, ServerConfig, StorageConfig, TlsConfig,
 };
 use crate::core::{Core, CoreSettings};
+use crate::ha::Ha;
 use crate::http;
 
 /// Storage for `-dev` mode.
@@ -65,6 +66,7 @@ fn dev_config(
             max_request_size: DEFAULT_MAX_REQUEST_SIZE,
             max_request_duration: DEFAULT_MAX_REQUEST_DURATION,
             telemetry: Default::default(),
+            x_forwarded_for_authorized_addrs: Vec::new(),
         },
         default_lease_ttl: DEFAULT_LEASE_TTL,
         max_lease_ttl: DEFAULT_LEASE_TTL,
@@ -76,6 +78,7 @@ fn dev_config(
             _ => LogFormat::Standard,
         },
         api_addr: None,
+        ha: None,
         lease_revocation_attempts: crate::config::DEFAULT_REVOCATION_ATTEMPTS,
         read_cache: lessor_barrier::CacheLimits::default(),
     })
@@ -128,7 +131,39 @@ fn capped_filter(wanted: &str) -> String {
         .join(",")
 }
 
-async fn open_storage(storage: &StorageConfig) -> anyhow::Result<Arc<dyn Storage>> {
+/// The storage backend and, with HA, this node's leadership handle sharing its fence.
+async fn open_storage(
+    storage: &StorageConfig,
+    ha: Option<&HaConfig>,
+) -> anyhow::Result<(Arc<dyn Storage>, Option<Arc<Ha>>)> {
+    if let (
+        StorageConfig::Postgres {
+            connection_url,
+            max_connections,
+        },
+        Some(ha),
+    ) = (storage, ha)
+    {
+        let backend = lessor_storage::PostgresBackend::connect_ha(connection_url, *max_connections)
+            .await
+            .context("connecting to PostgreSQL storage")?;
+        // A fresh identity per process: a restarted node is a new candidate, and the leader
+        // row never confuses it with the process that held leadership before.
+        let node = lessor_storage::NodeInfo {
+            node_id: uuid::Uuid::new_v4().to_string(),
+            api_addr: ha.api_addr.clone(),
+            cluster_addr: ha.cluster_addr.clone(),
+        };
+        tracing::info!(node_id = %node.node_id, api_addr = %node.api_addr, "HA enabled");
+        let handle = Ha::new(backend.clone(), connection_url, node, ha.disable_forwarding)
+            .await
+            .context("opening the HA leadership connection")?;
+        return Ok((Arc::new(backend), Some(Arc::new(handle))));
+    }
+    Ok((open_plain_storage(storage).await?, None))
+}
+
+async fn open_plain_storage(storage: &StorageConfig) -> anyhow::Result<Arc<dyn Storage>> {
     Ok(match storage {
         StorageConfig::Sqlite { path } => Arc::new(
             lessor_storage::SqliteBackend::open(path)
@@ -161,8 +196,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     };
     init_logging(&config);
 
-    let storage = open_storage(&config.storage).await?;
-    let core = Arc::new(Core::new(
+    let (storage, ha) = open_storage(&config.storage, config.ha.as_ref()).await?;
+    let mut core = Core::new(
         storage,
         Arc::new(SystemClock),
         CoreSettings {
@@ -171,7 +206,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             lease_revocation_attempts: config.lease_revocation_attempts,
             read_cache: config.read_cache,
         },
-    ));
+    );
+    if let Some(ha) = ha {
+        core = core.with_ha(ha);
+    }
+    let core = Arc::new(core);
+    tokio::spawn(crate::ha::coordinate(Arc::clone(&core)));
     let listener = TcpListener::bind(config.listener.address)
         .await
         .with_context(|| format!("binding {}", config.listener.address))?;
@@ -196,6 +236,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
                 .listener
                 .telemetry
                 .unauthenticated_metrics_access,
+            x_forwarded_for_authorized_addrs: config
+                .listener
+                .x_forwarded_for_authorized_addrs
+                .clone(),
         },
     );
     let scheme = match config.listener.tls {

@@ -10,6 +10,7 @@ mod audit;
 mod cli;
 mod database;
 mod flow;
+mod ha;
 mod kubernetes;
 mod manifests;
 mod metrics;

@@ -17,6 +17,11 @@ pub struct ConfigFile {
     pub(super) log_level: Option<String>,
     pub(super) log_format: Option<String>,
     pub(super) api_addr: Option<String>,
+    /// HA: this node's cluster address, reported by `sys/leader` only.
+    pub(super) cluster_addr: Option<String>,
+    /// HA: standbys answer 307 to the active node instead of forwarding.
+    #[serde(default, deserialize_with = "flexible_bool")]
+    pub(super) disable_forwarding: bool,
     pub(super) lease_revocation_attempts: Option<u32>,
     /// Entries in the barrier's read cache (Vault's `cache_size`); 0 disables it.
     pub(super) cache_size: Option<usize>,
@@ -44,6 +49,9 @@ pub(super) enum StorageFile {
 #[serde(deny_unknown_fields)]
 pub(super) struct SqliteFile {
     pub(super) path: PathBuf,
+    /// Accepted only to refuse it with a clear message: HA needs shared storage.
+    #[serde(default, deserialize_with = "flexible_bool")]
+    pub(super) ha_enabled: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -51,11 +59,18 @@ pub(super) struct SqliteFile {
 pub(super) struct PostgresFile {
     pub(super) connection_url: String,
     pub(super) max_parallel: Option<u32>,
+    /// Active/standby over this database (Vault spells it as a string: `"true"`).
+    #[serde(default, deserialize_with = "flexible_bool")]
+    pub(super) ha_enabled: bool,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct InmemFile {}
+pub(super) struct InmemFile {
+    /// Accepted only to refuse it with a clear message: HA needs shared storage.
+    #[serde(default, deserialize_with = "flexible_bool")]
+    pub(super) ha_enabled: bool,
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -75,6 +90,30 @@ pub(super) struct TcpListenerFile {
     pub(super) max_request_size: Option<usize>,
     pub(super) max_request_duration: Option<Ttl>,
     pub(super) telemetry: Option<ListenerTelemetryFile>,
+    /// Peers whose `X-Forwarded-For` is believed (Vault's spelling): a list of CIDRs or
+    /// addresses, or one comma-separated string.
+    pub(super) x_forwarded_for_authorized_addrs: Option<AddressList>,
+}
+
+/// A list written either as a list or as one comma-separated string, as Vault accepts both.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum AddressList {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl AddressList {
+    pub(super) fn entries(&self) -> Vec<&str> {
+        let entries: Vec<&str> = match self {
+            AddressList::List(items) => items.iter().map(|item| item.trim()).collect(),
+            AddressList::Text(text) => text.split(',').map(str::trim).collect(),
+        };
+        entries
+            .into_iter()
+            .filter(|entry| !entry.is_empty())
+            .collect()
+    }
 }
 
 /// Vault's per-listener `telemetry { … }` block.

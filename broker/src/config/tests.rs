@@ -215,3 +215,108 @@ fn read_cache_size_and_switch() {
     }
     assert!(parse(&format!("{base}cache_size = \"big\"\n")).is_err());
 }
+
+#[test]
+fn ha_on_postgres_needs_an_api_addr() {
+    let base = "storage \"postgresql\" {\n connection_url = \"postgres://u@h/db\"\n ha_enabled = \"true\"\n}\nlistener \"tcp\" {\n tls_disable = true\n}\n";
+    let error = parse(base).unwrap_err().to_string();
+    assert!(error.contains("api_addr"), "{error}");
+    let config = parse(&format!(
+        "{base}api_addr = \"http://10.0.0.1:8200/\"\ncluster_addr = \"https://10.0.0.1:8201\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        config.ha,
+        Some(HaConfig {
+            api_addr: "http://10.0.0.1:8200".into(),
+            cluster_addr: Some("https://10.0.0.1:8201".into()),
+            disable_forwarding: false,
+        })
+    );
+    // Booleans as Vault writes them; forwarding can be turned off.
+    let config = parse(
+        "storage \"postgresql\" {\n connection_url = \"postgres://u@h/db\"\n ha_enabled = true\n}\nlistener \"tcp\" {\n tls_disable = true\n}\napi_addr = \"https://lessor-0.lessor:8200\"\ndisable_forwarding = \"true\"\n",
+    )
+    .unwrap();
+    assert!(config.ha.unwrap().disable_forwarding);
+    // The environment names the pod's own address.
+    let file = ConfigFile::parse(base).unwrap();
+    let env = |name: &str| match name {
+        "LESSOR_API_ADDR" => Some("http://10.1.2.3:8200".to_string()),
+        "LESSOR_CLUSTER_ADDR" => Some("https://10.1.2.3:8201".to_string()),
+        _ => None,
+    };
+    let ha = ServerConfig::from_file(file, &env).unwrap().ha.unwrap();
+    assert_eq!(ha.api_addr, "http://10.1.2.3:8200");
+    assert_eq!(ha.cluster_addr.as_deref(), Some("https://10.1.2.3:8201"));
+    // Without ha_enabled nothing HA is set up, whatever else is there.
+    let config = parse(
+        "storage \"postgresql\" {\n connection_url = \"postgres://u@h/db\"\n}\nlistener \"tcp\" {\n tls_disable = true\n}\napi_addr = \"http://x:1\"\n",
+    )
+    .unwrap();
+    assert_eq!(config.ha, None);
+}
+
+#[test]
+fn api_addr_must_be_a_base_url() {
+    let base = "storage \"postgresql\" {\n connection_url = \"postgres://u@h/db\"\n ha_enabled = \"true\"\n}\nlistener \"tcp\" {\n tls_disable = true\n}\n";
+    for bad in [
+        "10.0.0.1:8200",
+        "ftp://10.0.0.1",
+        "http://10.0.0.1:8200/v1",
+        "http://u:p@10.0.0.1:8200",
+        "http://10.0.0.1:8200?x=1",
+    ] {
+        let error = parse(&format!("{base}api_addr = \"{bad}\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("api_addr"), "{bad}: {error}");
+        assert!(!error.contains(":p@"), "{bad}: {error}");
+    }
+}
+
+#[test]
+fn ha_needs_postgresql_storage() {
+    for storage in [
+        "storage \"sqlite\" {\n path = \"x\"\n ha_enabled = \"true\"\n}",
+        "storage \"inmem\" {\n ha_enabled = true\n}",
+    ] {
+        let error = parse(&format!(
+            "{storage}\nlistener \"tcp\" {{\n tls_disable = true\n}}\napi_addr = \"http://x:1\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("postgresql"), "{error}");
+    }
+    // Saying false is allowed anywhere.
+    assert!(
+        parse("storage \"inmem\" {\n ha_enabled = false\n}\nlistener \"tcp\" {\n tls_disable = true\n}")
+            .is_ok()
+    );
+}
+
+#[test]
+fn forwarded_for_authorized_addresses_as_a_list_or_a_string() {
+    let with = |value: &str| {
+        parse(&format!(
+            "storage \"inmem\" {{}}\nlistener \"tcp\" {{\n tls_disable = true\n x_forwarded_for_authorized_addrs = {value}\n}}"
+        ))
+    };
+    let config = with("\"10.0.0.0/8, 192.0.2.7\"").unwrap();
+    assert_eq!(
+        config.listener.x_forwarded_for_authorized_addrs,
+        vec![
+            "10.0.0.0/8".parse::<ipnet::IpNet>().unwrap(),
+            "192.0.2.7/32".parse().unwrap()
+        ]
+    );
+    let config = with("[\"::1\", \"fd00::/8\"]").unwrap();
+    assert_eq!(config.listener.x_forwarded_for_authorized_addrs.len(), 2);
+    let error = with("\"10.0.0.0/33\"").unwrap_err().to_string();
+    assert!(
+        error.contains("x_forwarded_for_authorized_addrs"),
+        "{error}"
+    );
+    let config = parse("storage \"inmem\" {}\nlistener \"tcp\" {\n tls_disable = true\n}").unwrap();
+    assert!(config.listener.x_forwarded_for_authorized_addrs.is_empty());
+}

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::logical::{client_token, json_object, read_body, request_id};
-use crate::core::{SealStatusView, UnsealOutcome};
+use crate::core::{NodeMode, SealStatusView, UnsealOutcome};
 use crate::error::ApiError;
 use crate::request::LogicalRequest;
 
@@ -206,6 +206,12 @@ pub(super) async fn seal(
     if method != Method::PUT && method != Method::POST {
         return Err(ApiError::UnsupportedOperation);
     }
+    if state.core.mode() == NodeMode::Standby {
+        // As in Vault: a standby has no token store to check the caller against.
+        return Err(ApiError::invalid(
+            "a standby cannot check the caller's token, so it cannot be sealed through the API; seal the active node, or stop this one",
+        ));
+    }
     let unsealed = state.core.unsealed()?;
     let request = LogicalRequest {
         id: request_id(),
@@ -251,19 +257,30 @@ pub(super) async fn health(
     allow(&method, &[Method::GET, Method::HEAD])?;
     let Query(query) = query.map_err(|error| ApiError::invalid(error.body_text()))?;
     let _ = (
-        query.standbyok,
         query.perfstandbyok,
         query.performancestandbycode,
         query.drsecondarycode,
-        query.standbycode,
     );
-    let status = state.core.seal_status().await?;
+    let mode = state.core.mode();
+    // An unsealed node is initialized by definition: no storage read (a standby reads nothing
+    // but the leader row).
+    let (initialized, sealed) = match mode {
+        NodeMode::Sealed => (state.core.seal_status().await?.initialized, true),
+        NodeMode::Standby | NodeMode::Active => (true, false),
+    };
+    let standby = mode == NodeMode::Standby;
     // An unsealed broker whose audit devices all fail refuses every request: not healthy.
-    let audit_failure = !status.sealed && state.core.audit_blocked();
-    let code = if !status.initialized {
+    let audit_failure = mode == NodeMode::Active && state.core.audit_blocked();
+    let code = if !initialized {
         query.uninitcode.unwrap_or(501)
-    } else if status.sealed {
+    } else if sealed {
         query.sealedcode.unwrap_or(503)
+    } else if standby {
+        if query.standbyok == Some(true) {
+            query.activecode.unwrap_or(200)
+        } else {
+            query.standbycode.unwrap_or(429)
+        }
     } else if audit_failure {
         query.auditfailurecode.unwrap_or(503)
     } else {
@@ -273,9 +290,9 @@ pub(super) async fn health(
         .map_err(|_| ApiError::invalid("invalid status code override"))?;
     let now = state.core.clock().now().unix_timestamp();
     let body = serde_json::json!({
-        "initialized": status.initialized,
-        "sealed": status.sealed,
-        "standby": false,
+        "initialized": initialized,
+        "sealed": sealed,
+        "standby": standby,
         "performance_standby": false,
         "replication_performance_mode": "disabled",
         "replication_dr_mode": "disabled",
@@ -296,13 +313,21 @@ pub(super) async fn leader(
     method: Method,
 ) -> Result<Response, ApiError> {
     allow(&method, &[Method::GET])?;
-    state.core.unsealed()?;
+    let leader = state.core.leader_status().await?;
+    // Vault's zero time when the node does not know when the active node took over.
+    let active_time = leader
+        .active_time
+        .and_then(|at| {
+            at.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| "0001-01-01T00:00:00Z".into());
     Ok(Json(serde_json::json!({
-        "ha_enabled": false,
-        "is_self": false,
-        "active_time": "0001-01-01T00:00:00Z",
-        "leader_address": "",
-        "leader_cluster_address": "",
+        "ha_enabled": leader.ha_enabled,
+        "is_self": leader.is_self,
+        "active_time": active_time,
+        "leader_address": leader.leader_address,
+        "leader_cluster_address": leader.leader_cluster_address,
         "performance_standby": false,
         "performance_standby_last_remote_wal": 0,
     }))

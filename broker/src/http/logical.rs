@@ -155,7 +155,11 @@ pub(super) async fn handle(
             path: path.trim_start_matches('/').to_string(),
             data,
             token: client_token(&headers),
-            remote_addr: connect.map(|Extension(ConnectInfo(addr))| addr),
+            remote_addr: super::forward::client_address(
+                &headers,
+                connect.map(|Extension(ConnectInfo(addr))| addr),
+                &state.limits.x_forwarded_for_authorized_addrs,
+            ),
         };
         tracing::debug!(request_id = %id, path = %request.path, operation = %operation, "request");
         // The core runs in its own task: if the client hangs up, axum drops this future, but

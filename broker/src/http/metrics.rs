@@ -47,7 +47,11 @@ pub(super) async fn metrics(
             path: METRICS_PATH.into(),
             data: query,
             token: client_token(&headers),
-            remote_addr: connect.map(|Extension(ConnectInfo(addr))| addr),
+            remote_addr: super::forward::client_address(
+                &headers,
+                connect.map(|Extension(ConnectInfo(addr))| addr),
+                &state.limits.x_forwarded_for_authorized_addrs,
+            ),
         };
         state.core.handle(request).await?;
     }

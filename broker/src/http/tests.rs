@@ -19,6 +19,7 @@ const LIMITS: Limits = Limits {
     max_request_size: 64 * 1024,
     max_request_duration: Duration::from_secs(30),
     unauthenticated_metrics_access: false,
+    x_forwarded_for_authorized_addrs: Vec::new(),
 };
 
 async fn dev_router() -> (axum::Router, String) {

@@ -90,6 +90,18 @@ fn leader_rows(leader: &Value) -> Vec<(String, String)> {
         ));
         let mode = if is_self { "active" } else { "standby" };
         rows.push(("HA Mode".to_string(), mode.to_string()));
+        if is_self {
+            rows.push(("Active Since".to_string(), cell(leader, "active_time")));
+        } else {
+            let address = cell(leader, "leader_address");
+            // A standby that knows no active node (it died, nobody took over yet) says so.
+            let address = if address.is_empty() {
+                "<none>".to_string()
+            } else {
+                address
+            };
+            rows.push(("Active Node Address".to_string(), address));
+        }
     }
     rows
 }
@@ -146,5 +158,32 @@ mod tests {
         let rows = leader_rows(&json!({"ha_enabled": true, "is_self": false,
             "leader_cluster_address": "https://10.0.0.1:8201"}));
         assert_eq!(rows[2], ("HA Mode".to_string(), "standby".to_string()));
+        assert_eq!(rows[3].0, "Active Node Address");
+        assert_eq!(rows[3].1, "<none>");
+    }
+
+    #[test]
+    fn active_and_standby_name_the_active_node() {
+        let standby = leader_rows(&json!({"ha_enabled": true, "is_self": false,
+            "leader_address": "http://10.0.0.1:8200", "leader_cluster_address": ""}));
+        assert_eq!(
+            standby[3],
+            (
+                "Active Node Address".to_string(),
+                "http://10.0.0.1:8200".to_string()
+            )
+        );
+        let active = leader_rows(&json!({"ha_enabled": true, "is_self": true,
+            "leader_address": "http://10.0.0.1:8200", "active_time": "2025-01-01T00:00:00Z"}));
+        assert_eq!(active[2], ("HA Mode".to_string(), "active".to_string()));
+        assert_eq!(
+            active[3],
+            (
+                "Active Since".to_string(),
+                "2025-01-01T00:00:00Z".to_string()
+            )
+        );
+        let single = leader_rows(&json!({"ha_enabled": false}));
+        assert_eq!(single, [("HA Enabled".to_string(), "false".to_string())]);
     }
 }

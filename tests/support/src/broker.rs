@@ -154,6 +154,50 @@ impl BrokerProcess {
         Ok(broker)
     }
 
+    /// Starts `lessor server -config FILE` with a whole config file of the caller's, built for
+    /// the port the broker will listen on (`127.0.0.1:PORT`): for configs that name their own
+    /// address, such as an HA node's `api_addr`. Retries on another port like the others.
+    pub async fn start_with_config(config: impl Fn(u16) -> String) -> anyhow::Result<Self> {
+        let mut attempt = 0;
+        loop {
+            let dir = tempfile::tempdir()?;
+            let port = free_port()?;
+            let path = dir.path().join("lessor.hcl");
+            std::fs::write(&path, config(port))?;
+            let started = async {
+                let mut broker = Self::spawn(
+                    dir,
+                    port,
+                    &["server", "-config", &path.display().to_string()],
+                )
+                .await?;
+                broker.config = Some(path.clone());
+                broker.wait_ready().await?;
+                anyhow::Ok(broker)
+            }
+            .await;
+            match started {
+                Err(error)
+                    if attempt < 4 && error.to_string().contains("Address already in use") =>
+                {
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The process id, while the process runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// `kill -9`: no shutdown of any kind, as a crash. The logs stay readable.
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        self.child.kill().await?;
+        Ok(())
+    }
+
     /// Waits until the port accepts TCP connections.
     async fn wait_listening(&mut self) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
