@@ -118,6 +118,8 @@ const LOCK_STRIPES: usize = 128;
 /// Revocations one bulk request (revoke-prefix, a token's leases) runs at once, so a large
 /// prefix does not open a connection per lease against the target system.
 const REVOKE_PARALLELISM: usize = 16;
+/// How long after the start the intents of a previous process are reconciled.
+pub const RECONCILE_DELAY: Duration = Duration::from_secs(2);
 
 #[derive(Debug)]
 pub struct ExpirationManager {
@@ -169,11 +171,23 @@ impl ExpirationManager {
     }
 
     /// Starts the expiry loop. It reads nothing at start beyond the next horizon.
+    ///
+    /// Reconciling a previous process's intents runs beside it, [`RECONCILE_DELAY`] later:
+    /// it walks the index over the intent TTL, which right after a burst of issues is full of
+    /// dead index entries (every lease is written twice, as intent and as active lease), and
+    /// serving the first requests after an unseal matters more than revoking an orphan a
+    /// second sooner (its intent would otherwise wait out its TTL).
     pub fn start(self: &Arc<Self>) {
-        let manager = Arc::clone(self);
         let started = self.now();
+        let reconciler = Arc::clone(self);
         tokio::spawn(async move {
-            manager.reconcile_intents(started).await;
+            tokio::time::sleep(RECONCILE_DELAY).await;
+            if !reconciler.stopped.load(Ordering::SeqCst) {
+                reconciler.reconcile_intents(started).await;
+            }
+        });
+        let manager = Arc::clone(self);
+        tokio::spawn(async move {
             while !manager.stopped.load(Ordering::SeqCst) {
                 let wait = manager.tick().await;
                 tokio::select! {
