@@ -18,6 +18,10 @@ pub const AUTH_MOUNT: &str = "authMount";
 pub const ADDRESS: &str = "address";
 pub const AUDIENCE: &str = "audience";
 pub const OBJECTS: &str = "objects";
+/// Every attribute a [`VolumeSpec`] is made of.
+pub const SPEC_ATTRIBUTES: [&str; 5] = [ROLE, AUTH_MOUNT, ADDRESS, AUDIENCE, OBJECTS];
+/// kubelet's own attributes (`podInfoOnMount`, `tokenRequests`, `ephemeral`).
+pub const KUBELET_PREFIX: &str = "csi.storage.k8s.io/";
 
 pub const POD_NAME: &str = "csi.storage.k8s.io/pod.name";
 pub const POD_NAMESPACE: &str = "csi.storage.k8s.io/pod.namespace";
@@ -148,15 +152,14 @@ impl VolumeSpec {
     pub fn from_attributes(
         attributes: &HashMap<String, String>,
     ) -> Result<Self, InvalidAttributes> {
-        const KNOWN: [&str; 5] = [ROLE, AUTH_MOUNT, ADDRESS, AUDIENCE, OBJECTS];
         if let Some(unknown) = attributes.keys().find(|key| {
-            !KNOWN.contains(&key.as_str())
-                && !key.starts_with("csi.storage.k8s.io/")
+            !SPEC_ATTRIBUTES.contains(&key.as_str())
+                && !key.starts_with(KUBELET_PREFIX)
                 && !key.starts_with("secrets-store.csi.k8s.io/")
         }) {
             return Err(invalid(format!(
                 "unknown volume attribute {unknown:?} (known: {})",
-                KNOWN.join(", ")
+                SPEC_ATTRIBUTES.join(", ")
             )));
         }
         let get = |key: &str| {

@@ -84,26 +84,39 @@ impl Driver {
         })
     }
 
-    fn entry(&self, id: &str) -> Option<Entry> {
+    /// The registry; held only for a lookup or an update, never across an await.
+    fn volumes(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         self.volumes
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(id)
-            .cloned()
     }
 
-    fn insert(&self, id: String, entry: Entry) {
-        self.volumes
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(id, entry);
+    fn entry(&self, id: &str) -> Option<Entry> {
+        self.volumes().get(id).cloned()
     }
 
     fn forget(&self, id: &str) {
-        self.volumes
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .remove(id);
+        self.volumes().remove(id);
+    }
+
+    /// A new volume's record, before its first refresh.
+    fn new_record(&self, request: &Publish, backing: Backing) -> VolumeRecord {
+        VolumeRecord {
+            volume_id: request.volume_id.clone(),
+            target_path: request.target_path.clone(),
+            address: request
+                .spec
+                .address
+                .clone()
+                .unwrap_or_else(|| self.default_address.clone()),
+            spec: request.spec.clone(),
+            pod: request.pod.clone(),
+            backing,
+            token: None,
+            leases: Default::default(),
+            next_renewal: None,
+            generation: 0,
+        }
     }
 
     /// Picks up the volumes a previous process published: their timers resume at once
@@ -137,7 +150,7 @@ impl Driver {
             provider,
         ))
         .abort_handle();
-        self.insert(
+        self.volumes().insert(
             id,
             Entry {
                 volume: Arc::clone(&volume),
@@ -214,7 +227,7 @@ impl Driver {
 
     /// `NodePublishVolume`: idempotent; a known volume is only refreshed (which does nothing
     /// unless its token or a lease is due).
-    pub async fn publish(self: &Arc<Self>, request: Publish) -> Result<(), DriverError> {
+    pub async fn publish(self: &Arc<Self>, mut request: Publish) -> Result<(), DriverError> {
         let creating = self.creating.lock().await;
         if let Some(entry) = self.entry(&request.volume_id) {
             drop(creating);
@@ -235,7 +248,7 @@ impl Driver {
             metrics::publish();
             return Ok(());
         }
-        let Some(pod_token) = request.pod_token else {
+        let Some(pod_token) = request.pod_token.take() else {
             return Err(DriverError::InvalidArgument(format!(
                 "volume_context has no {} with a token for audience {:?}",
                 crate::attributes::SERVICE_ACCOUNT_TOKENS,
@@ -249,23 +262,7 @@ impl Driver {
                 .await
                 .map_err(|_| DriverError::Join)??;
         tracing::info!(volume = %request.volume_id, target = %request.target_path.display(), ?backing, pod = %request.pod.name, namespace = %request.pod.namespace, "publishing");
-        let record = VolumeRecord {
-            volume_id: request.volume_id.clone(),
-            target_path: request.target_path.clone(),
-            address: request
-                .spec
-                .address
-                .clone()
-                .unwrap_or_else(|| self.default_address.clone()),
-            spec: request.spec,
-            pod: request.pod,
-            backing,
-            token: None,
-            leases: Default::default(),
-            next_renewal: None,
-            generation: 0,
-        };
-        let mut volume = Volume::new(record, Sink::Target);
+        let mut volume = Volume::new(self.new_record(&request, backing), Sink::Target);
         volume.offer_pod_token(Some(pod_token));
         let result = match volume.refresh(&self.ctx).await {
             Ok(()) => self.store.save(&volume.record).map_err(DriverError::from),
@@ -327,22 +324,7 @@ impl Driver {
                 entry.volume
             }
             _ => {
-                let record = VolumeRecord {
-                    volume_id: id.clone(),
-                    target_path: request.target_path.clone(),
-                    address: request
-                        .spec
-                        .address
-                        .clone()
-                        .unwrap_or_else(|| self.default_address.clone()),
-                    spec: request.spec.clone(),
-                    pod: request.pod.clone(),
-                    backing: Backing::Provider,
-                    token: None,
-                    leases: Default::default(),
-                    next_renewal: None,
-                    generation: 0,
-                };
+                let record = self.new_record(&request, Backing::Provider);
                 let volume = self.start(
                     id.clone(),
                     Volume::new(record, Sink::Memory(Default::default())),

@@ -235,20 +235,27 @@ pub fn write_generation(
     Ok(())
 }
 
-/// Stores the volume's broker token on the target's tmpfs, readable by root only.
-pub fn store_token(target: &Path, token: &str) -> Result<(), FilesError> {
-    let path = target.join(TOKEN_FILE);
-    let tmp = target.join("..lessor-token.tmp");
+/// Replaces `path` with `bytes` in one step (a 0600 `<path>.tmp`, synced, then renamed over
+/// it), so a crash leaves the old content or the new, never a torn file.
+pub fn replace_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
     let _ = std::fs::remove_file(&tmp);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(&tmp)
-        .map_err(io("creating", &tmp))?;
-    file.write_all(token.as_bytes())
-        .map_err(io("writing", &tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io("replacing", &path))
+        .open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Stores the volume's broker token on the target's tmpfs, readable by root only.
+pub fn store_token(target: &Path, token: &str) -> Result<(), FilesError> {
+    let path = target.join(TOKEN_FILE);
+    replace_private(&path, token.as_bytes()).map_err(io("storing the token in", &path))
 }
 
 pub fn load_token(target: &Path) -> Option<Zeroizing<String>> {

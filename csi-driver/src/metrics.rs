@@ -51,7 +51,8 @@ pub fn provider_mount() {
 /// Installs the global recorder; the handle renders the text format.
 pub fn install() -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new().install_recorder()?;
-    // Every counter shows from the start, at zero, so dashboards need no absent() guards.
+    // The unlabelled counters show from the start, at zero, so dashboards need no absent()
+    // guards; labelled ones appear with their first event.
     for name in [PUBLISHES, UNPUBLISHES, LOGINS, REMINTS, PROVIDER_MOUNTS] {
         metrics::counter!(name).absolute(0);
     }

@@ -8,6 +8,7 @@ use tonic::{Request, Response, Status};
 
 use crate::attributes::{self, InvalidAttributes, PodInfo, VolumeSpec};
 use crate::driver::{Driver, DriverError, Publish};
+use crate::files::FilesError;
 use crate::proto::csi;
 use crate::proto::csi::volume_capability::AccessType;
 use crate::volume::VolumeError;
@@ -83,10 +84,8 @@ impl From<DriverError> for Status {
                 Status::permission_denied(message)
             }
             DriverError::Volume(VolumeError::Broker { .. }) => Status::unavailable(message),
-            DriverError::Files(crate::files::FilesError::MountDenied(_)) => {
-                Status::failed_precondition(message)
-            }
-            DriverError::Volume(VolumeError::Files(crate::files::FilesError::MountDenied(_))) => {
+            DriverError::Files(FilesError::MountDenied(_))
+            | DriverError::Volume(VolumeError::Files(FilesError::MountDenied(_))) => {
                 Status::failed_precondition(message)
             }
             _ => Status::internal(message),

@@ -47,15 +47,8 @@ impl pb::csi_driver_provider_server::CsiDriverProvider for Provider {
         let ours: HashMap<String, String> = parameters
             .iter()
             .filter(|(key, _)| {
-                [
-                    attributes::ROLE,
-                    attributes::AUTH_MOUNT,
-                    attributes::ADDRESS,
-                    attributes::AUDIENCE,
-                    attributes::OBJECTS,
-                ]
-                .contains(&key.as_str())
-                    || key.starts_with("csi.storage.k8s.io/")
+                attributes::SPEC_ATTRIBUTES.contains(&key.as_str())
+                    || key.starts_with(attributes::KUBELET_PREFIX)
             })
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect();

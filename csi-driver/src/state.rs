@@ -8,8 +8,7 @@
 //! tmpfs, see `files`).
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -17,7 +16,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::attributes::{PodInfo, VolumeSpec};
-use crate::files::Backing;
+use crate::files::{self, Backing};
 
 /// What the driver knows about one published volume.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -38,14 +37,14 @@ pub struct VolumeRecord {
     pub generation: u64,
 }
 
-/// The volume's broker token, by accessor. The token is a secret and is not here.
+/// How long something granted with a TTL lasts: the token's and every lease's bookkeeping.
+/// Flattened into the records, so the file holds these fields directly.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TokenRecord {
-    pub accessor: String,
-    /// The TTL the login granted: renewals ask for it again.
+pub struct Term {
+    /// The TTL first granted: renewals ask for it again.
     pub ttl: u64,
     pub renewable: bool,
-    /// The last renewal got less than `ttl`: the token is near its max TTL.
+    /// The last renewal got less than `ttl`: a max TTL is near.
     pub capped: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub renewed_at: OffsetDateTime,
@@ -53,21 +52,23 @@ pub struct TokenRecord {
     pub expires_at: OffsetDateTime,
 }
 
+/// The volume's broker token, by accessor. The token is a secret and is not here.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub accessor: String,
+    #[serde(flatten)]
+    pub term: Term,
+}
+
 /// One object's current lease. Objects without a lease (static secrets such as KV) have a
 /// record with an empty `lease_id` and are read again only when the token is replaced.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LeaseRecord {
     pub lease_id: String,
-    /// The duration the first issue granted: renewals ask for it again.
-    pub ttl: u64,
-    pub renewable: bool,
-    pub capped: bool,
+    #[serde(flatten)]
+    pub term: Term,
     #[serde(with = "time::serde::rfc3339")]
     pub issued_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub renewed_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub expires_at: OffsetDateTime,
     /// Bumped at every re-mint: the object's version in provider mode.
     pub version: u64,
 }
@@ -109,22 +110,12 @@ impl StateStore {
 
     pub fn save(&self, record: &VolumeRecord) -> Result<(), StateError> {
         let path = self.path(&record.volume_id);
-        let tmp = path.with_extension("json.tmp");
         let failed = |source| StateError {
             path: path.clone(),
             source,
         };
         let bytes = serde_json::to_vec_pretty(record).map_err(|e| failed(e.into()))?;
-        let _ = std::fs::remove_file(&tmp);
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(failed)?;
-        file.write_all(&bytes).map_err(failed)?;
-        file.sync_all().map_err(failed)?;
-        std::fs::rename(&tmp, &path).map_err(failed)
+        files::replace_private(&path, &bytes).map_err(failed)
     }
 
     pub fn remove(&self, volume_id: &str) -> Result<(), StateError> {

@@ -27,10 +27,10 @@ use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
 use crate::attributes::{ObjectSpec, PodToken};
-use crate::broker::{BrokerClient, BrokerError, Secret};
+use crate::broker::{BrokerClient, BrokerError, Renewal, Secret};
 use crate::files::{self, FileContent, FilesError};
 use crate::metrics;
-use crate::state::{LeaseRecord, TokenRecord, VolumeRecord};
+use crate::state::{LeaseRecord, Term, TokenRecord, VolumeRecord};
 
 /// What every volume operation needs from the driver.
 #[derive(Debug, Clone)]
@@ -88,37 +88,50 @@ impl std::fmt::Debug for Volume {
     }
 }
 
-/// When something with this TTL bookkeeping needs attention next.
-fn due_at(
-    ttl: u64,
-    capped: bool,
-    renewed_at: OffsetDateTime,
-    expires_at: OffsetDateTime,
-) -> OffsetDateTime {
-    if capped {
-        expires_at - Duration::seconds(i64::try_from(ttl / 3).unwrap_or(i64::MAX))
-    } else {
-        renewed_at + (expires_at - renewed_at) * 2 / 3
-    }
-}
-
 fn seconds(value: u64) -> Duration {
     Duration::seconds(i64::try_from(value).unwrap_or(i64::MAX))
 }
 
-impl TokenRecord {
+impl Term {
+    /// Just granted for `ttl` seconds.
+    fn granted(ttl: u64, renewable: bool, now: OffsetDateTime) -> Self {
+        Self {
+            ttl,
+            renewable,
+            capped: false,
+            renewed_at: now,
+            expires_at: now + seconds(ttl),
+        }
+    }
+
+    /// When it needs attention next: at 2/3 of the current grant, or, once capped, a third
+    /// of a TTL before its end (time to replace it).
     fn due_at(&self) -> OffsetDateTime {
-        due_at(self.ttl, self.capped, self.renewed_at, self.expires_at)
+        if self.capped {
+            self.expires_at - seconds(self.ttl / 3)
+        } else {
+            self.renewed_at + (self.expires_at - self.renewed_at) * 2 / 3
+        }
+    }
+
+    /// Whether it can be renewed at all (not near its max TTL, and renewable).
+    fn can_renew(&self) -> bool {
+        !self.capped && self.renewable
+    }
+
+    /// Records a renewal; a grant shorter than the TTL asked for means a max TTL is near.
+    fn renewed(&mut self, renewal: Renewal, now: OffsetDateTime) {
+        self.renewed_at = now;
+        self.expires_at = now + seconds(renewal.lease_duration);
+        self.renewable = renewal.renewable;
+        self.capped = renewal.lease_duration + 1 < self.ttl;
     }
 }
 
 impl LeaseRecord {
-    fn is_static(&self) -> bool {
-        self.lease_id.is_empty()
-    }
-
+    /// Static secrets (no lease) are never due.
     fn due_at(&self) -> Option<OffsetDateTime> {
-        (!self.is_static()).then(|| due_at(self.ttl, self.capped, self.renewed_at, self.expires_at))
+        (!self.lease_id.is_empty()).then(|| self.term.due_at())
     }
 }
 
@@ -159,7 +172,7 @@ impl Volume {
 
     /// The earliest time the token or a lease needs attention.
     pub fn next_due(&self) -> Option<OffsetDateTime> {
-        let token = self.record.token.as_ref().map(TokenRecord::due_at);
+        let token = self.record.token.as_ref().map(|token| token.term.due_at());
         let leases = self.record.leases.values().filter_map(LeaseRecord::due_at);
         token.into_iter().chain(leases).min()
     }
@@ -217,20 +230,18 @@ impl Volume {
         let (Some(record), Some(token)) = (self.record.token.as_mut(), self.token.as_ref()) else {
             return Ok(true);
         };
-        if record.due_at() > now {
+        let term = &mut record.term;
+        if term.due_at() > now {
             return Ok(false);
         }
-        if record.capped || !record.renewable {
+        if !term.can_renew() {
             return Ok(true);
         }
         match ctx.broker.renew_token(&self.record.address, token).await {
             Ok(renewal) => {
                 metrics::renewal("token");
-                record.renewed_at = now;
-                record.expires_at = now + seconds(renewal.lease_duration);
-                record.renewable = renewal.renewable;
-                record.capped = renewal.lease_duration + 1 < record.ttl;
-                Ok(record.capped && record.due_at() <= now)
+                term.renewed(renewal, now);
+                Ok(term.capped && term.due_at() <= now)
             }
             Err(error) if error.is_refusal() => {
                 metrics::failure("renew_token");
@@ -268,31 +279,27 @@ impl Volume {
             .inspect_err(|_| metrics::failure("login"))
             .map_err(broker("logging in with the pod's service-account token"))?;
         metrics::login();
-        if let Err(error) = self.check_pod(&login.metadata) {
+        let kept = self
+            .check_pod(&login.metadata)
+            .and_then(|()| match self.sink {
+                Sink::Target => {
+                    files::store_token(&self.record.target_path, login.token.expose_secret())
+                        .map_err(VolumeError::from)
+                }
+                Sink::Memory(_) => Ok(()),
+            });
+        if let Err(error) = kept {
+            // A token the volume cannot keep must not outlive this failure.
             let _ = ctx
                 .broker
                 .revoke_token(&self.record.address, &login.token)
                 .await;
             return Err(error);
         }
-        if matches!(self.sink, Sink::Target)
-            && let Err(error) =
-                files::store_token(&self.record.target_path, login.token.expose_secret())
-        {
-            let _ = ctx
-                .broker
-                .revoke_token(&self.record.address, &login.token)
-                .await;
-            return Err(error.into());
-        }
         tracing::info!(volume = %self.record.volume_id, accessor = %login.accessor, ttl = login.lease_duration, "logged in");
         self.record.token = Some(TokenRecord {
             accessor: login.accessor,
-            ttl: login.lease_duration,
-            renewable: login.renewable,
-            capped: false,
-            renewed_at: now,
-            expires_at: now + seconds(login.lease_duration),
+            term: Term::granted(login.lease_duration, login.renewable, now),
         });
         Ok(self.token.replace(login.token))
     }
@@ -339,21 +346,18 @@ impl Volume {
         ) else {
             return false;
         };
-        if lease.capped || !lease.renewable {
+        if !lease.term.can_renew() {
             return false;
         }
         match ctx
             .broker
-            .renew_lease(&self.record.address, token, &lease.lease_id, lease.ttl)
+            .renew_lease(&self.record.address, token, &lease.lease_id, lease.term.ttl)
             .await
         {
             Ok(renewal) => {
                 metrics::renewal("lease");
-                lease.renewed_at = now;
-                lease.expires_at = now + seconds(renewal.lease_duration);
-                lease.renewable = renewal.renewable;
-                lease.capped = renewal.lease_duration + 1 < lease.ttl;
-                tracing::debug!(volume = %self.record.volume_id, lease = %lease.lease_id, ttl = renewal.lease_duration, capped = lease.capped, "lease renewed");
+                lease.term.renewed(renewal, now);
+                tracing::debug!(volume = %self.record.volume_id, lease = %lease.lease_id, ttl = renewal.lease_duration, capped = lease.term.capped, "lease renewed");
                 lease.due_at().is_none_or(|due| due > now)
             }
             Err(error) => {
@@ -437,12 +441,8 @@ impl Volume {
                     } else {
                         String::new()
                     },
-                    ttl: secret.lease_duration,
-                    renewable: secret.renewable,
-                    capped: false,
+                    term: Term::granted(secret.lease_duration, secret.renewable, now),
                     issued_at: now,
-                    renewed_at: now,
-                    expires_at: now + seconds(secret.lease_duration),
                     version,
                 },
             );

@@ -137,6 +137,34 @@ impl Target {
                 .unwrap();
         row.map(|(until,)| until.unwrap_or_default())
     }
+
+    /// Waits up to `within` for `user`'s role to be dropped; false if it is still there.
+    pub async fn dropped_within(&self, user: &str, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.valid_until(user).await.is_some() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        true
+    }
+}
+
+/// The Kubernetes auth role `app` the volumes log in with; `token` adds or overrides its
+/// token settings (the default is a 1 h token TTL).
+pub fn app_role(token: Value) -> Value {
+    let mut role = json!({
+        "bound_service_account_names": [SERVICE_ACCOUNT],
+        "bound_service_account_namespaces": [NAMESPACE],
+        "audience": "lessor",
+        "token_policies": ["app"],
+        "token_ttl": "1h",
+    });
+    if let (Some(role), Some(token)) = (role.as_object_mut(), token.as_object()) {
+        role.extend(token.clone());
+    }
+    role
 }
 
 /// A dev broker with everything a CSI volume of these tests reads.
@@ -156,16 +184,18 @@ impl Cluster {
             .unwrap();
         let root = Api::new(&broker.address()).with_token(broker.root_token.as_deref().unwrap());
         let target = Target::new().await;
-        let ok = |(status, body): (u16, Value), what: &str| {
-            assert!(status == 200 || status == 204, "{what}: {status} {body}");
-        };
-        ok(
-            root.put("sys/auth/kubernetes", json!({"type": "kubernetes"}))
-                .await,
-            "auth",
+        let policy = r#"
+            path "database/creds/app" { capabilities = ["read"] }
+            path "apikey/creds/payments" { capabilities = ["read"] }
+            path "secret/data/app/*" { capabilities = ["read"] }
+        "#;
+        let connection_url = format!(
+            "postgresql://{{{{username}}}}:{{{{password}}}}@{}",
+            target.host_and_db()
         );
-        ok(
-            root.put(
+        let setup = [
+            ("sys/auth/kubernetes", json!({"type": "kubernetes"})),
+            (
                 "auth/kubernetes/config",
                 json!({
                     "kubernetes_host": fake.url(),
@@ -173,45 +203,11 @@ impl Cluster {
                     "token_reviewer_jwt": fake.reviewer_token(),
                     "issuer": fake.issuer(),
                 }),
-            )
-            .await,
-            "kubernetes config",
-        );
-        let policy = r#"
-            path "database/creds/app" { capabilities = ["read"] }
-            path "apikey/creds/payments" { capabilities = ["read"] }
-            path "secret/data/app/*" { capabilities = ["read"] }
-        "#;
-        ok(
-            root.put("sys/policies/acl/app", json!({"policy": policy}))
-                .await,
-            "policy",
-        );
-        ok(
-            root.put(
-                "auth/kubernetes/role/app",
-                json!({
-                    "bound_service_account_names": [SERVICE_ACCOUNT],
-                    "bound_service_account_namespaces": [NAMESPACE],
-                    "audience": "lessor",
-                    "token_policies": ["app"],
-                    "token_ttl": "1h",
-                }),
-            )
-            .await,
-            "role",
-        );
-        ok(
-            root.put("sys/mounts/database", json!({"type": "database"}))
-                .await,
-            "database mount",
-        );
-        let connection_url = format!(
-            "postgresql://{{{{username}}}}:{{{{password}}}}@{}",
-            target.host_and_db()
-        );
-        ok(
-            root.put(
+            ),
+            ("sys/policies/acl/app", json!({"policy": policy})),
+            ("auth/kubernetes/role/app", app_role(json!({}))),
+            ("sys/mounts/database", json!({"type": "database"})),
+            (
                 "database/config/main",
                 json!({
                     "plugin_name": "postgresql-database-plugin",
@@ -221,12 +217,8 @@ impl Cluster {
                     "allowed_roles": ["app"],
                     "username_template": format!("{}_{{{{random 12}}}}", target.prefix),
                 }),
-            )
-            .await,
-            "database config",
-        );
-        ok(
-            root.put(
+            ),
+            (
                 "database/roles/app",
                 json!({
                     "db_name": "main",
@@ -237,31 +229,21 @@ impl Cluster {
                     "default_ttl": db_ttl,
                     "max_ttl": db_max_ttl,
                 }),
-            )
-            .await,
-            "database role",
-        );
-        ok(
-            root.put("sys/mounts/apikey", json!({"type": "apikey"}))
-                .await,
-            "apikey mount",
-        );
-        ok(
-            root.put(
+            ),
+            ("sys/mounts/apikey", json!({"type": "apikey"})),
+            (
                 "apikey/roles/payments",
                 json!({"prefix": "lsk_", "default_ttl": "1h", "max_ttl": "2h"}),
-            )
-            .await,
-            "apikey role",
-        );
-        ok(
-            root.put(
+            ),
+            (
                 "secret/data/app/config",
                 json!({"data": {"feature": "on", "level": 3}}),
-            )
-            .await,
-            "kv write",
-        );
+            ),
+        ];
+        for (path, body) in setup {
+            let (status, body) = root.put(path, body).await;
+            assert!(status == 200 || status == 204, "{path}: {status} {body}");
+        }
         Self {
             fake,
             broker,
@@ -511,6 +493,32 @@ impl Driver {
 
     pub async fn identity(&self) -> IdentityClient<Channel> {
         IdentityClient::new(Self::channel(&self.socket).await)
+    }
+
+    /// `NodePublishVolume` of `volume_id` at `target`, on a fresh connection.
+    pub async fn publish(
+        &self,
+        volume_id: &str,
+        target: &Path,
+        context: HashMap<String, String>,
+    ) -> Result<(), tonic::Status> {
+        self.node()
+            .await
+            .node_publish_volume(publish_request(volume_id, target, context))
+            .await
+            .map(drop)
+    }
+
+    /// `NodeUnpublishVolume` of `volume_id` at `target`, on a fresh connection.
+    pub async fn unpublish(&self, volume_id: &str, target: &Path) -> Result<(), tonic::Status> {
+        self.node()
+            .await
+            .node_unpublish_volume(csi::NodeUnpublishVolumeRequest {
+                volume_id: volume_id.into(),
+                target_path: target.display().to_string(),
+            })
+            .await
+            .map(drop)
     }
 
     pub async fn provider(&self, socket: &Path) -> CsiDriverProviderClient<Channel> {

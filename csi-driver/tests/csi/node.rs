@@ -190,7 +190,6 @@ async fn publish_republish_and_unpublish_on_tmpfs() {
     let cluster = Cluster::start("6s", "1h").await;
     let dir = tempfile::tempdir().unwrap();
     let driver = Driver::start(dir.path(), &cluster.broker.address(), &[]).await;
-    let mut node = driver.node().await;
     let pod = PodIdentity::new();
     let target = dir.path().join(format!(
         "pods/{}/volumes/kubernetes.io~csi/secrets/mount",
@@ -198,13 +197,14 @@ async fn publish_republish_and_unpublish_on_tmpfs() {
     ));
 
     let reviews_before = cluster.fake.token_reviews();
-    node.node_publish_volume(publish_request(
-        "vol-a",
-        &target,
-        volume_context(&cluster, &pod, ALL_OBJECTS),
-    ))
-    .await
-    .unwrap();
+    driver
+        .publish(
+            "vol-a",
+            &target,
+            volume_context(&cluster, &pod, ALL_OBJECTS),
+        )
+        .await
+        .unwrap();
     println!("path exercised: tmpfs mount at the target (running with CAP_SYS_ADMIN)");
     assert!(is_tmpfs_mount(&target), "the target must be a tmpfs mount");
     assert_eq!(mode(&target.join("db-user")), 0o644);
@@ -241,13 +241,14 @@ async fn publish_republish_and_unpublish_on_tmpfs() {
     let first_until = cluster.target.valid_until(&user).await.unwrap();
     for _ in 0..10 {
         // kubelet's requiresRepublish: the same volume, a fresh service-account token.
-        node.node_publish_volume(publish_request(
-            "vol-a",
-            &target,
-            volume_context(&cluster, &pod, ALL_OBJECTS),
-        ))
-        .await
-        .unwrap();
+        driver
+            .publish(
+                "vol-a",
+                &target,
+                volume_context(&cluster, &pod, ALL_OBJECTS),
+            )
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(600)).await;
     }
     assert_eq!(
@@ -298,12 +299,7 @@ async fn publish_republish_and_unpublish_on_tmpfs() {
         200
     );
 
-    node.node_unpublish_volume(csi::NodeUnpublishVolumeRequest {
-        volume_id: "vol-a".into(),
-        target_path: target.display().to_string(),
-    })
-    .await
-    .unwrap();
+    driver.unpublish("vol-a", &target).await.unwrap();
     assert_eq!(
         cluster.target.valid_until(&user).await,
         None,
@@ -330,12 +326,10 @@ async fn publish_republish_and_unpublish_on_tmpfs() {
         0,
         "the volume's state is removed"
     );
-    node.node_unpublish_volume(csi::NodeUnpublishVolumeRequest {
-        volume_id: "vol-a".into(),
-        target_path: target.display().to_string(),
-    })
-    .await
-    .expect("a second unpublish succeeds");
+    driver
+        .unpublish("vol-a", &target)
+        .await
+        .expect("a second unpublish succeeds");
     assert!(driver.counter("lessor_csi_revocations_total").await >= 1);
 
     let logs = driver.logs();
@@ -347,6 +341,39 @@ async fn publish_republish_and_unpublish_on_tmpfs() {
     }
 }
 
+/// The broker reports which pod a service-account token is bound to: a token of another pod
+/// than the volume's is refused, and the broker token that login made is revoked at once.
+#[tokio::test]
+async fn a_token_bound_to_another_pod_is_refused() {
+    let cluster = Cluster::start("1h", "2h").await;
+    let dir = tempfile::tempdir().unwrap();
+    let driver = Driver::start(dir.path(), &cluster.broker.address(), &[]).await;
+    let pod = PodIdentity::new();
+    let target = dir.path().join("pods/other/volumes/mount");
+    let mut context = volume_context(&cluster, &pod, DB_OBJECTS);
+    context.insert(
+        "csi.storage.k8s.io/serviceAccount.tokens".into(),
+        cluster.tokens_attribute(&PodIdentity::new()),
+    );
+    let status = driver
+        .publish("vol-other", &target, context)
+        .await
+        .unwrap_err();
+    println!("path exercised: tmpfs mount at the target, removed after the refusal");
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    assert_eq!(
+        driver.counter("lessor_csi_logins_total").await,
+        1,
+        "the broker accepted the login"
+    );
+    assert_eq!(
+        cluster.counts().await,
+        (0, 0, 0),
+        "the login's token is revoked and nothing was minted"
+    );
+    assert!(!target.exists(), "a refused publish leaves no target");
+}
+
 /// Default TTL 3 s, max TTL 8 s: the driver's own timer renews, then re-mints before the
 /// cap, and a reader looping on the files never sees one credential's user with another's
 /// password.
@@ -355,16 +382,16 @@ async fn short_ttls_renew_then_remint_and_files_swap_atomically() {
     let cluster = Cluster::start("3s", "8s").await;
     let dir = tempfile::tempdir().unwrap();
     let driver = Driver::start(dir.path(), &cluster.broker.address(), &[]).await;
-    let mut node = driver.node().await;
     let pod = PodIdentity::new();
     let target = dir.path().join("pods/short/volumes/mount");
-    node.node_publish_volume(publish_request(
-        "vol-short",
-        &target,
-        volume_context(&cluster, &pod, DB_OBJECTS),
-    ))
-    .await
-    .unwrap();
+    driver
+        .publish(
+            "vol-short",
+            &target,
+            volume_context(&cluster, &pod, DB_OBJECTS),
+        )
+        .await
+        .unwrap();
     println!("path exercised: tmpfs mount at the target");
     let first_user = read(&target.join("db-user"));
 
@@ -456,12 +483,7 @@ async fn short_ttls_renew_then_remint_and_files_swap_atomically() {
             .await
     );
 
-    node.node_unpublish_volume(csi::NodeUnpublishVolumeRequest {
-        volume_id: "vol-short".into(),
-        target_path: target.display().to_string(),
-    })
-    .await
-    .unwrap();
+    driver.unpublish("vol-short", &target).await.unwrap();
     assert_eq!(cluster.target.valid_until(&current_user).await, None);
 }
 
@@ -483,13 +505,11 @@ async fn plain_directory_only_when_explicitly_allowed() {
     let pod = PodIdentity::new();
     let target = dir.path().join("pods/strict/volumes/mount");
     let status = strict
-        .node()
-        .await
-        .node_publish_volume(publish_request(
+        .publish(
             "vol-strict",
             &target,
             volume_context(&cluster, &pod, DB_OBJECTS),
-        ))
+        )
         .await
         .unwrap_err();
     println!("path exercised: tmpfs refused (no CAP_SYS_ADMIN), no --allow-plain-directory");
@@ -514,15 +534,15 @@ async fn plain_directory_only_when_explicitly_allowed() {
         &without_sys_admin,
     )
     .await;
-    let mut node = lenient.node().await;
     let target = dir.path().join("pods/plain/volumes/mount");
-    node.node_publish_volume(publish_request(
-        "vol-plain",
-        &target,
-        volume_context(&cluster, &pod, DB_OBJECTS),
-    ))
-    .await
-    .unwrap();
+    lenient
+        .publish(
+            "vol-plain",
+            &target,
+            volume_context(&cluster, &pod, DB_OBJECTS),
+        )
+        .await
+        .unwrap();
     println!("path exercised: --allow-plain-directory (plain directory, no tmpfs)");
     assert!(!is_mounted(&target), "expected the plain-directory path");
     let user = read(&target.join("db-user"));
@@ -536,12 +556,7 @@ async fn plain_directory_only_when_explicitly_allowed() {
         lenient.logs().contains("plain directory"),
         "the fallback must be logged"
     );
-    node.node_unpublish_volume(csi::NodeUnpublishVolumeRequest {
-        volume_id: "vol-plain".into(),
-        target_path: target.display().to_string(),
-    })
-    .await
-    .unwrap();
+    lenient.unpublish("vol-plain", &target).await.unwrap();
     assert_eq!(cluster.target.valid_until(&user).await, None);
     assert!(!target.exists());
 }

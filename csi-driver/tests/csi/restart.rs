@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use lessor_csi::proto::csi;
-
 use crate::harness::*;
 
 #[tokio::test]
@@ -15,13 +13,7 @@ async fn kill_nine_then_restart_keeps_renewing_and_still_revokes() {
     let pod = PodIdentity::new();
     let target = dir.path().join("pods/restart/volumes/mount");
     driver
-        .node()
-        .await
-        .node_publish_volume(publish_request(
-            "vol-r",
-            &target,
-            volume_context(&cluster, &pod, DB_OBJECTS),
-        ))
+        .publish("vol-r", &target, volume_context(&cluster, &pod, DB_OBJECTS))
         .await
         .unwrap();
     println!("path exercised: tmpfs mount at the target");
@@ -76,15 +68,7 @@ async fn kill_nine_then_restart_keeps_renewing_and_still_revokes() {
     );
     assert!(cluster.target.login_works(&user, &password).await);
 
-    driver
-        .node()
-        .await
-        .node_unpublish_volume(csi::NodeUnpublishVolumeRequest {
-            volume_id: "vol-r".into(),
-            target_path: target.display().to_string(),
-        })
-        .await
-        .unwrap();
+    driver.unpublish("vol-r", &target).await.unwrap();
     assert_eq!(
         cluster.target.valid_until(&user).await,
         None,

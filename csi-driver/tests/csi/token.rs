@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use lessor_csi::proto::csi;
 use serde_json::json;
 
 use crate::harness::*;
@@ -16,14 +15,7 @@ async fn token_near_its_max_ttl_is_replaced_by_one_new_login() {
         .root
         .put(
             "auth/kubernetes/role/app",
-            json!({
-                "bound_service_account_names": [SERVICE_ACCOUNT],
-                "bound_service_account_namespaces": [NAMESPACE],
-                "audience": "lessor",
-                "token_policies": ["app"],
-                "token_ttl": "3s",
-                "token_max_ttl": "7s",
-            }),
+            app_role(json!({"token_ttl": "3s", "token_max_ttl": "7s"})),
         )
         .await;
     assert_eq!(status, 204, "{body}");
@@ -31,14 +23,10 @@ async fn token_near_its_max_ttl_is_replaced_by_one_new_login() {
     let driver = Driver::start(dir.path(), &cluster.broker.address(), &[]).await;
     let pod = PodIdentity::new();
     let target = dir.path().join("pods/token/volumes/mount");
-    let mut node = driver.node().await;
-    node.node_publish_volume(publish_request(
-        "vol-t",
-        &target,
-        volume_context(&cluster, &pod, DB_OBJECTS),
-    ))
-    .await
-    .unwrap();
+    driver
+        .publish("vol-t", &target, volume_context(&cluster, &pod, DB_OBJECTS))
+        .await
+        .unwrap();
     println!("path exercised: tmpfs mount at the target");
     let first_user = read(&target.join("db-user"));
     let first_token = read(&target.join("..lessor-token"));
@@ -58,14 +46,13 @@ async fn token_near_its_max_ttl_is_replaced_by_one_new_login() {
         "the token was never renewed first"
     );
     // Give the swap and the old token's revocation a moment to finish.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while cluster.target.valid_until(&first_user).await.is_some() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the replaced token's credential lives on"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    assert!(
+        cluster
+            .target
+            .dropped_within(&first_user, Duration::from_secs(5))
+            .await,
+        "the replaced token's credential lives on"
+    );
     assert_eq!(
         driver.counter("lessor_csi_logins_total").await,
         2,
@@ -90,11 +77,6 @@ async fn token_near_its_max_ttl_is_replaced_by_one_new_login() {
         "the old token is revoked"
     );
 
-    node.node_unpublish_volume(csi::NodeUnpublishVolumeRequest {
-        volume_id: "vol-t".into(),
-        target_path: target.display().to_string(),
-    })
-    .await
-    .unwrap();
+    driver.unpublish("vol-t", &target).await.unwrap();
     assert_eq!(cluster.target.valid_until(&user).await, None);
 }
