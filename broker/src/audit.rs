@@ -359,7 +359,7 @@ impl Auditor {
                     }
                 }
                 Err(error) => {
-                    metrics::counter!("lessor_audit_failures_total").increment(1);
+                    metrics::counter!(crate::metrics::AUDIT_FAILURES).increment(1);
                     if !enabled.failing.swap(true, Ordering::Relaxed) {
                         tracing::error!(device = %enabled.entry.path, %error, "audit device failed");
                     }

@@ -134,6 +134,8 @@ pub enum VerifyError {
 pub fn verify(mut reader: impl BufRead) -> Result<Verified, VerifyError> {
     let mut expected_prev = GENESIS.to_string();
     let mut line = Vec::new();
+    // What a line's hash covers: the line without its `hash` field, closing brace restored.
+    let mut covered = Vec::new();
     let mut number = 0;
     loop {
         line.clear();
@@ -152,14 +154,12 @@ pub fn verify(mut reader: impl BufRead) -> Result<Verified, VerifyError> {
             return Err(broken(Broken::Incomplete));
         };
         let (body, hash) = split(content).ok_or(broken(Broken::NotAnEntry))?;
-        let mut digest = Sha256::new();
-        digest.update(body);
-        digest.update(b"}");
-        if hex::encode(digest.finalize()) != hash {
+        covered.clear();
+        covered.extend_from_slice(body);
+        covered.push(b'}');
+        if hex::encode(Sha256::digest(&covered)) != hash {
             return Err(broken(Broken::Changed));
         }
-        let mut covered = body.to_vec();
-        covered.push(b'}');
         if serde_json::from_slice::<serde::de::IgnoredAny>(&covered).is_err() {
             return Err(broken(Broken::NotAnEntry));
         }

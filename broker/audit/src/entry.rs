@@ -47,7 +47,8 @@ pub struct Entry<'a> {
 }
 
 /// A token's identity: the caller's on request lines, a minted token's in `response.auth`.
-#[derive(Debug, Clone)]
+/// `Debug` leaves out the token and the accessor.
+#[derive(Clone)]
 pub struct Auth<'a> {
     /// Hashed. `None` when there is no token to show (a renewal by accessor).
     pub client_token: Option<&'a str>,
@@ -72,8 +73,8 @@ pub struct PolicyResults<'a> {
     pub denied_reason: Option<&'a str>,
 }
 
-/// What was asked.
-#[derive(Debug, Clone)]
+/// What was asked. `Debug` leaves out the token, the accessor and the data.
+#[derive(Clone)]
 pub struct Request<'a> {
     pub id: &'a str,
     pub operation: &'a str,
@@ -87,8 +88,8 @@ pub struct Request<'a> {
     pub data: Option<&'a Map<String, Value>>,
 }
 
-/// What was answered.
-#[derive(Debug, Clone, Default)]
+/// What was answered. `Debug` leaves out the data (and the minted token, see [`Auth`]).
+#[derive(Clone, Default)]
 pub struct Response<'a> {
     /// A token minted by a login or `auth/token/create`.
     pub auth: Option<Auth<'a>>,
@@ -105,6 +106,37 @@ pub struct Response<'a> {
 pub enum Revoked<'a> {
     Lease(&'a str),
     Prefix(&'a str),
+}
+
+impl std::fmt::Debug for Auth<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("display_name", &self.display_name)
+            .field("policies", &self.policies)
+            .field("policy_results", &self.policy_results)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Request<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("id", &self.id)
+            .field("operation", &self.operation)
+            .field("path", &self.path)
+            .field("remote_address", &self.remote_address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Response<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("auth", &self.auth)
+            .field("lease_id", &self.lease_id)
+            .field("revoked", &self.revoked)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Entry<'_> {
@@ -340,5 +372,11 @@ mod tests {
         );
         assert_eq!(line["response"]["data"]["ttl"], 60);
         assert!(line.get("error").is_none());
+
+        let shown = format!("{entry:?}");
+        assert!(shown.contains("auth/kubernetes/login"), "{shown}");
+        for secret in ["eyJhbGciOi", "hvs.minted-token", "accessor-1", "pw-1"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
     }
 }

@@ -117,11 +117,16 @@ impl Redaction {
     }
 }
 
-/// See [`Redaction::value`].
-#[derive(Debug)]
+/// See [`Redaction::value`]. `Debug` shows nothing of the value.
 pub struct HashedValue<'a> {
     value: &'a Value,
     redaction: &'a Redaction,
+}
+
+impl std::fmt::Debug for HashedValue<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HashedValue(..)")
+    }
 }
 
 impl Serialize for HashedValue<'_> {
@@ -142,11 +147,16 @@ impl Serialize for HashedValue<'_> {
     }
 }
 
-/// See [`Redaction::map`].
-#[derive(Debug)]
+/// See [`Redaction::map`]. `Debug` shows nothing of the map.
 pub struct HashedMap<'a> {
     map: &'a serde_json::Map<String, Value>,
     redaction: &'a Redaction,
+}
+
+impl std::fmt::Debug for HashedMap<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HashedMap(..)")
+    }
 }
 
 impl Serialize for HashedMap<'_> {
@@ -223,5 +233,9 @@ mod tests {
     fn debug_never_shows_the_key() {
         let hasher = Hasher::new(b"very-secret-salt").unwrap();
         assert!(!format!("{hasher:?}").contains("very-secret-salt"));
+        let r = redaction(false, true);
+        let data = json!({"password": "hunter2"});
+        assert!(!format!("{:?}", r.value(&data)).contains("hunter2"));
+        assert!(!format!("{:?}", r.map(data.as_object().unwrap())).contains("hunter2"));
     }
 }

@@ -219,3 +219,95 @@ async fn a_request_trail_debug_shows_neither_token_nor_data() {
         "{shown}"
     );
 }
+
+/// `sys/seal` is answered outside the logical pipeline (it must drop the unsealed state), so
+/// it drives the audit trail itself: a refused seal and an accepted one are both recorded,
+/// before the salts go.
+#[tokio::test]
+async fn sys_seal_is_recorded_refused_or_not() {
+    use axum::body::Body;
+    use axum::http::{Request as HttpRequest, StatusCode};
+    use tower::ServiceExt;
+
+    let core = Arc::new(crate::core::Core::new(
+        Arc::new(MemoryBackend::new()),
+        Arc::new(lessor_sdk::SystemClock),
+        crate::core::CoreSettings {
+            default_lease_ttl: std::time::Duration::from_secs(3600),
+            max_lease_ttl: std::time::Duration::from_secs(7200),
+            lease_revocation_attempts: 8,
+            read_cache: lessor_barrier::CacheLimits::default(),
+        },
+    ));
+    let root = core
+        .bootstrap_dev(None)
+        .await
+        .unwrap()
+        .root_token
+        .to_string();
+    let app = crate::http::router(
+        Arc::clone(&core),
+        crate::http::Limits {
+            max_request_size: 64 * 1024,
+            max_request_duration: std::time::Duration::from_secs(30),
+            unauthenticated_metrics_access: false,
+            x_forwarded_for_authorized_addrs: Vec::new(),
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    let send = |method: &str, path: &str, token: &str, body: String| {
+        let request = HttpRequest::builder()
+            .method(method)
+            .uri(path)
+            .header("X-Vault-Token", token)
+            .body(Body::from(body))
+            .unwrap();
+        let app = app.clone();
+        async move { app.oneshot(request).await.unwrap().status() }
+    };
+    let enable = serde_json::json!({"type": "file", "options": {"file_path": log}}).to_string();
+    assert_eq!(
+        send("PUT", "/v1/sys/audit/file", &root, enable).await,
+        StatusCode::NO_CONTENT
+    );
+
+    let wrong_token = "hvs.not-a-token-seal-test";
+    assert_eq!(
+        send("PUT", "/v1/sys/seal", wrong_token, String::new()).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(core.mode(), crate::core::NodeMode::Active);
+    assert_eq!(
+        send("PUT", "/v1/sys/seal", &root, String::new()).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(core.mode(), crate::core::NodeMode::Sealed);
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !text.contains(&root) && !text.contains(wrong_token),
+        "{text}"
+    );
+    assert_eq!(
+        lessor_audit::verify(text.as_bytes()).unwrap().lines,
+        text.lines().count()
+    );
+    let seals: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|line| line["request"]["path"] == "sys/seal")
+        .collect();
+    let kinds: Vec<&str> = seals
+        .iter()
+        .map(|line| line["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["request", "response", "request", "response"]);
+    // The refused one: no identity, the error on both lines.
+    assert!(seals[0]["auth"].is_null());
+    assert!(seals[1]["error"].as_str().is_some());
+    // The accepted one: the root caller, allowed with sudo, no error.
+    assert_eq!(seals[2]["auth"]["policy_results"]["allowed"], true);
+    assert_eq!(seals[2]["auth"]["policies"], serde_json::json!(["root"]));
+    assert!(seals[3].get("error").is_none());
+}

@@ -116,23 +116,9 @@ impl Unsealed {
         Ok(Caller { entry, acl })
     }
 
-    /// Authorizes `operation` on the full request path; `sudo_required` adds the sudo check
-    /// of Vault's root-protected paths. Returns whether the matched rule grants sudo.
-    pub(crate) fn authorize(
-        &self,
-        caller: &Caller,
-        path: &str,
-        operation: Operation,
-        request: &LogicalRequest,
-        sudo_required: bool,
-    ) -> Result<bool, ApiError> {
-        let decision = caller
-            .acl
-            .authorize(path, capability(operation), Some(&request.data));
-        permit(&decision, caller, path, operation, request, sudo_required)
-    }
-
-    /// [`Unsealed::authorize`], recording the decision in the request's audit trail.
+    /// Authorizes `operation` on the full request path, recording the decision in the
+    /// request's audit trail; `sudo_required` adds the sudo check of Vault's root-protected
+    /// paths. Returns whether the matched rule grants sudo.
     pub(crate) fn authorize_audited(
         &self,
         audit: &mut RequestAudit<'_>,
@@ -146,7 +132,18 @@ impl Unsealed {
             .acl
             .authorize(path, capability(operation), Some(&request.data));
         audit.decided(caller, operation, &decision, sudo_required);
-        permit(&decision, caller, path, operation, request, sudo_required)
+        if !decision.allowed || (sudo_required && !decision.sudo) {
+            tracing::info!(
+                request_id = %request.id,
+                accessor = %caller.entry.accessor,
+                path,
+                operation = %operation,
+                sudo_required,
+                "request denied by policy"
+            );
+            return Err(ApiError::PermissionDenied);
+        }
+        Ok(decision.sudo)
     }
 
     async fn handle_mount(
@@ -377,30 +374,6 @@ impl Unsealed {
             None => Ok(()),
         }
     }
-}
-
-/// Refuses what the ACL (or the sudo requirement) does not allow; otherwise whether the
-/// matched rule grants sudo.
-fn permit(
-    decision: &lessor_policy::Decision,
-    caller: &Caller,
-    path: &str,
-    operation: Operation,
-    request: &LogicalRequest,
-    sudo_required: bool,
-) -> Result<bool, ApiError> {
-    if !decision.allowed || (sudo_required && !decision.sudo) {
-        tracing::info!(
-            request_id = %request.id,
-            accessor = %caller.entry.accessor,
-            path,
-            operation = %operation,
-            sudo_required,
-            "request denied by policy"
-        );
-        return Err(ApiError::PermissionDenied);
-    }
-    Ok(decision.sudo)
 }
 
 /// The Vault `auth` block for a token; `client_token` is empty when renewing by accessor.

@@ -1,18 +1,20 @@
 //! The seal-lifecycle endpoints, which answer while sealed: `sys/init`, `sys/unseal`,
 //! `sys/seal-status`, `sys/seal`, `sys/health`, `sys/leader`, `sys/rekey/*`.
 
-use axum::Json;
+use std::net::SocketAddr;
+
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Deserialize;
 
 use super::AppState;
-use super::logical::{client_token, json_object, read_body, request_id};
+use super::logical::{client_token, json_object, read_body, remote_addr, request_id};
 use crate::core::{NodeMode, SealStatusView, UnsealOutcome};
 use crate::error::ApiError;
-use crate::request::LogicalRequest;
+use crate::request::{LogicalRequest, LogicalResponse};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -202,6 +204,7 @@ pub(super) async fn seal(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
 ) -> Result<Response, ApiError> {
     if method != Method::PUT && method != Method::POST {
         return Err(ApiError::UnsupportedOperation);
@@ -219,16 +222,25 @@ pub(super) async fn seal(
         path: "sys/seal".into(),
         data: Default::default(),
         token: client_token(&headers),
-        remote_addr: None,
+        remote_addr: remote_addr(&state, &headers, connect),
     };
-    let caller = unsealed.authenticate(&request).await?;
-    unsealed.authorize(
-        &caller,
-        "sys/seal",
-        lessor_sdk::Operation::Update,
-        &request,
-        true,
-    )?;
+    // Audited like any request. Sealing drops the audit salts, so both lines are written
+    // before it; sealing itself cannot fail.
+    let mut audit = unsealed.audit().begin(&request);
+    let checked = async {
+        let caller = unsealed.authenticate(&request).await?;
+        unsealed.authorize_audited(
+            &mut audit,
+            &caller,
+            "sys/seal",
+            lessor_sdk::Operation::Update,
+            &request,
+            true,
+        )?;
+        audit.admit(Some(&caller))
+    }
+    .await;
+    audit.finish(checked.map(|()| LogicalResponse::no_content()))?;
     drop(unsealed);
     state.core.seal().await;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -14,7 +14,7 @@ use crate::request::LogicalResponse;
 #[serde(deny_unknown_fields)]
 struct EnableBody {
     #[serde(rename = "type")]
-    kind: String,
+    kind: DeviceType,
     #[serde(default)]
     description: Option<String>,
     #[serde(default)]
@@ -25,19 +25,11 @@ struct EnableBody {
     local: bool,
 }
 
-#[derive(Debug, Deserialize)]
+/// No `Debug`: `input` is typically a token.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct HashBody {
     input: String,
-}
-
-impl DeviceType {
-    fn name(self) -> &'static str {
-        match self {
-            DeviceType::File => "file",
-            DeviceType::Stdout => "stdout",
-        }
-    }
 }
 
 /// `GET sys/audit`: the devices by path, with their options (never their salts).
@@ -47,7 +39,7 @@ pub(super) fn list(sys: &SysRequest<'_>) -> Result<LogicalResponse, ApiError> {
         data.insert(
             entry.path.clone(),
             serde_json::json!({
-                "type": entry.kind.name(),
+                "type": entry.kind,
                 "description": entry.description,
                 "options": entry.options.to_map(),
                 "local": false,
@@ -66,19 +58,16 @@ pub(super) async fn device(sys: &SysRequest<'_>) -> Result<LogicalResponse, ApiE
         audit.disable(path).await?;
         return Ok(LogicalResponse::no_content());
     }
+    // An unsupported type is refused by the decoder, naming the supported ones.
     let body: EnableBody = sys.decode()?;
-    let kind = match body.kind.as_str() {
-        "file" => DeviceType::File,
-        "stdout" => DeviceType::Stdout,
-        other => {
-            return Err(ApiError::invalid(format!(
-                "audit device type {other:?} is not supported (file, stdout)"
-            )));
-        }
-    };
-    let options = DeviceOptions::parse(kind, &body.options.unwrap_or_default())?;
+    let options = DeviceOptions::parse(body.kind, &body.options.unwrap_or_default())?;
     audit
-        .enable(path, kind, body.description.unwrap_or_default(), options)
+        .enable(
+            path,
+            body.kind,
+            body.description.unwrap_or_default(),
+            options,
+        )
         .await?;
     Ok(LogicalResponse::no_content())
 }

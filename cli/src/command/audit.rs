@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
 
 use super::mount_table::{self, normalise_mount_path};
-use super::{Context, Outcome};
+use super::{Context, Outcome, disable_entry, list_entries};
 use crate::error::CliError;
 use crate::format::{cell, table};
 use crate::output::println;
@@ -52,16 +52,12 @@ pub struct VerifyArgs {
 }
 
 pub async fn run(ctx: &Context, command: AuditCommand) -> Result<Outcome, CliError> {
-    if let AuditCommand::Verify(args) = command {
-        return verify(&args.file);
-    }
-    let client = ctx.client()?;
     match command {
         AuditCommand::Enable(args) => {
             let path = normalise_mount_path(args.path.as_deref().unwrap_or(&args.kind));
             let body = enable_body(&args)?;
             let action = format!("enabling audit device at {path}/");
-            client
+            ctx.client()?
                 .post(&format!("sys/audit/{path}"), Some(&body), &action)
                 .await?;
             println(&format!(
@@ -70,22 +66,13 @@ pub async fn run(ctx: &Context, command: AuditCommand) -> Result<Outcome, CliErr
             ));
         }
         AuditCommand::Disable(args) => {
-            let path = normalise_mount_path(&args.path);
-            let action = format!("disabling audit device at {path}/");
-            client.delete(&format!("sys/audit/{path}"), &action).await?;
-            println(&format!(
-                "Success! Disabled the audit device (if it existed) at: {path}/"
-            ));
+            disable_entry(&ctx.client()?, "audit", "audit device", &args.path).await?;
         }
         AuditCommand::List => {
-            let response = client
-                .read("sys/audit", "listing audit devices")
-                .await?
-                .unwrap_or(Value::Null);
-            ctx.output
-                .text_or_json(&render(&response), &mount_table::json_view(&response))?;
+            list_entries(ctx, &ctx.client()?, "audit", "audit device", render).await?;
         }
-        AuditCommand::Verify(_) => {}
+        // Offline: no broker, no token.
+        AuditCommand::Verify(args) => return verify(&args.file),
     }
     Ok(Outcome::Success)
 }

@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use super::mount_table::{self, normalise_mount_path};
-use super::{Context, Outcome};
+use super::{Context, Outcome, disable_entry, list_entries};
 use crate::error::CliError;
 use crate::output::println;
 
@@ -54,22 +54,10 @@ pub async fn run(ctx: &Context, command: AuthCommand) -> Result<Outcome, CliErro
             ));
         }
         AuthCommand::Disable(args) => {
-            let path = normalise_mount_path(&args.path);
-            let action = format!("disabling auth method at {path}/");
-            client.delete(&format!("sys/auth/{path}"), &action).await?;
-            println(&format!(
-                "Success! Disabled the auth method (if it existed) at: {path}/"
-            ));
+            disable_entry(&client, "auth", "auth method", &args.path).await?;
         }
         AuthCommand::List => {
-            let response = client
-                .read("sys/auth", "listing auth methods")
-                .await?
-                .unwrap_or(Value::Null);
-            ctx.output.text_or_json(
-                &mount_table::render(&response),
-                &mount_table::json_view(&response),
-            )?;
+            list_entries(ctx, &client, "auth", "auth method", mount_table::render).await?;
         }
     }
     Ok(Outcome::Success)

@@ -147,6 +147,41 @@ impl Context {
     }
 }
 
+/// `DELETE sys/<table>/<path>` (`table` is `mounts`, `auth` or `audit`; `noun` names one of
+/// its entries). Succeeds when nothing was there, as Vault's disable commands do.
+async fn disable_entry(
+    client: &Client,
+    table: &str,
+    noun: &str,
+    path: &str,
+) -> Result<(), CliError> {
+    let path = mount_table::normalise_mount_path(path);
+    let action = format!("disabling {noun} at {path}/");
+    client
+        .delete(&format!("sys/{table}/{path}"), &action)
+        .await?;
+    crate::output::println(&format!(
+        "Success! Disabled the {noun} (if it existed) at: {path}/"
+    ));
+    Ok(())
+}
+
+/// `GET sys/<table>`, printed by `render` (or as the entry map for `-format=json`).
+async fn list_entries(
+    ctx: &Context,
+    client: &Client,
+    table: &str,
+    noun: &str,
+    render: fn(&serde_json::Value) -> String,
+) -> Result<(), CliError> {
+    let response = client
+        .read(&format!("sys/{table}"), &format!("listing {noun}s"))
+        .await?
+        .unwrap_or(serde_json::Value::Null);
+    ctx.output
+        .text_or_json(&render(&response), &mount_table::json_view(&response))
+}
+
 /// Runs the parsed command line.
 pub async fn run(cli: Cli, env: EnvVars) -> Result<Outcome, CliError> {
     if let Command::Server(args) = cli.command {
