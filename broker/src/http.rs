@@ -41,10 +41,10 @@ pub struct Limits {
     pub x_forwarded_for_authorized_addrs: Vec<ipnet::IpNet>,
 }
 
-/// The complete API router. Every request, whatever answers it, is counted and timed; on an
-/// HA standby, requests it does not answer itself are forwarded before any handler runs.
+/// The complete API router. Every request, whatever answers it, is counted and timed (into
+/// the recorder `Core::new` installed); on an HA standby, requests it does not answer itself
+/// are forwarded before any handler runs.
 pub fn router(core: Arc<Core>, limits: Limits) -> Router {
-    crate::metrics::install();
     let proxy = match core.ha() {
         None => None,
         Some(_) => match forward::Proxy::new() {

@@ -40,6 +40,20 @@ pub(super) fn client_token(headers: &HeaderMap) -> Option<ClientToken> {
     (!trimmed.is_empty()).then(|| ClientToken(Zeroizing::new(trimmed.to_string())))
 }
 
+/// The client's address as the core records it: the peer's, or the one an authorized
+/// forwarder names (`forward::client_address`).
+pub(super) fn remote_addr(
+    state: &AppState,
+    headers: &HeaderMap,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+) -> Option<SocketAddr> {
+    super::forward::client_address(
+        headers,
+        connect.map(|Extension(ConnectInfo(addr))| addr),
+        &state.limits.x_forwarded_for_authorized_addrs,
+    )
+}
+
 pub(super) fn request_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -155,11 +169,7 @@ pub(super) async fn handle(
             path: path.trim_start_matches('/').to_string(),
             data,
             token: client_token(&headers),
-            remote_addr: super::forward::client_address(
-                &headers,
-                connect.map(|Extension(ConnectInfo(addr))| addr),
-                &state.limits.x_forwarded_for_authorized_addrs,
-            ),
+            remote_addr: remote_addr(&state, &headers, connect),
         };
         tracing::debug!(request_id = %id, path = %request.path, operation = %operation, "request");
         // The core runs in its own task: if the client hangs up, axum drops this future, but

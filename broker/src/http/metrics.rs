@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use lessor_sdk::Operation;
 
 use super::AppState;
-use super::logical::{client_token, query_map, request_id};
+use super::logical::{client_token, query_map, remote_addr, request_id};
 use crate::error::ApiError;
 use crate::request::LogicalRequest;
 use crate::system::metrics::{METRICS_PATH, check_format, refresh};
@@ -47,11 +47,7 @@ pub(super) async fn metrics(
             path: METRICS_PATH.into(),
             data: query,
             token: client_token(&headers),
-            remote_addr: super::forward::client_address(
-                &headers,
-                connect.map(|Extension(ConnectInfo(addr))| addr),
-                &state.limits.x_forwarded_for_authorized_addrs,
-            ),
+            remote_addr: remote_addr(&state, &headers, connect),
         };
         state.core.handle(request).await?;
     }

@@ -73,7 +73,7 @@ pub fn matched(prefix: &str, pattern: &str) {
 }
 
 /// The interned label `prefix` + `pattern`.
-pub fn label(prefix: &str, pattern: &str) -> SharedString {
+fn label(prefix: &str, pattern: &str) -> SharedString {
     let labels = LABELS
         .read()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
