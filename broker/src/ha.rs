@@ -11,8 +11,6 @@
 mod coordinator;
 mod leader;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use lessor_storage::{LeaderInfo, Leadership, NodeInfo, PostgresBackend, StorageError};
 use time::OffsetDateTime;
 
@@ -28,10 +26,8 @@ pub struct Ha {
     backend: PostgresBackend,
     /// Locked for one attempt, check or release at a time. Lock order: the core's transition
     /// lock first, then this one; the coordinator never calls into the core while holding it.
+    /// Whether it leads is read from `backend`'s fence, which it shares, without this lock.
     leadership: tokio::sync::Mutex<Leadership>,
-    /// Whether this node holds leadership, as the last attempt, check or release left it.
-    /// Readable without waiting for the lock above (the request path reads it).
-    leading: AtomicBool,
     leader: LeaderCache,
     /// Wakes the coordinator when the core changes state (an unseal makes it try at once).
     wake: tokio::sync::Notify,
@@ -50,7 +46,7 @@ pub struct LeaderStatus {
 }
 
 impl LeaderStatus {
-    /// A broker without HA: it is its own leader, as Vault reports a single node.
+    /// A broker without HA: no leader to name, as Vault reports a single node.
     pub fn disabled() -> Self {
         Self {
             ha_enabled: false,
@@ -77,14 +73,9 @@ impl Ha {
             disable_forwarding,
             backend,
             leadership: tokio::sync::Mutex::new(leadership),
-            leading: AtomicBool::new(false),
             leader: LeaderCache::default(),
             wake: tokio::sync::Notify::new(),
         })
-    }
-
-    pub fn node(&self) -> &NodeInfo {
-        &self.node
     }
 
     /// Standbys answer 307 instead of forwarding.
@@ -92,18 +83,14 @@ impl Ha {
         self.disable_forwarding
     }
 
-    /// Whether this node holds leadership right now. False as soon as a check failed or the
-    /// node gave leadership up, even before the core has stepped down.
-    pub fn is_leading(&self) -> bool {
-        self.leading.load(Ordering::SeqCst)
-    }
-
     /// Whether this node still leads, asked of the database itself (the leader row, not the
-    /// cache): for telling a fenced write apart from a real failure when the local flag has not
-    /// caught up yet (another node took over a moment before this node's next check). A row
-    /// that cannot be read says nothing, and the answer is the local flag.
+    /// cache): for telling a fenced write apart from a real failure when the local fence has
+    /// not caught up yet (another node took over a moment before this node's next check). The
+    /// fence is cleared as soon as a check failed or the node gave leadership up, even before
+    /// the core has stepped down. A row that cannot be read says nothing, and the answer is the
+    /// local fence.
     pub async fn still_leads(&self) -> bool {
-        if !self.is_leading() {
+        if !self.backend.leads() {
             return false;
         }
         match self.backend.current_leader().await {
@@ -114,10 +101,7 @@ impl Ha {
 
     /// One attempt to take leadership. `Some(epoch)` when this node now leads.
     pub(crate) async fn try_acquire(&self) -> Result<Option<i64>, StorageError> {
-        let mut leadership = self.leadership.lock().await;
-        let outcome = leadership.try_acquire().await;
-        self.leading
-            .store(matches!(outcome, Ok(Some(_))), Ordering::SeqCst);
+        let outcome = self.leadership.lock().await.try_acquire().await;
         if matches!(outcome, Ok(Some(_))) {
             self.leader.invalidate();
         }
@@ -126,10 +110,8 @@ impl Ha {
 
     /// Whether leadership still holds. On `Err` it is lost and writes are already fenced.
     pub(crate) async fn check(&self) -> Result<(), StorageError> {
-        let mut leadership = self.leadership.lock().await;
-        let outcome = leadership.check().await;
+        let outcome = self.leadership.lock().await.check().await;
         if outcome.is_err() {
-            self.leading.store(false, Ordering::SeqCst);
             self.leader.invalidate();
         }
         outcome
@@ -138,7 +120,6 @@ impl Ha {
     /// Gives leadership up (a no-op when not leading): writes stop first, then the lock goes,
     /// so a standby can take over at once.
     pub(crate) async fn release(&self) {
-        self.leading.store(false, Ordering::SeqCst);
         self.leadership.lock().await.release().await;
         self.leader.invalidate();
     }

@@ -33,12 +33,9 @@ pub async fn coordinate(core: Arc<Core>) {
     let mut failing = false;
     loop {
         match core.mode() {
-            NodeMode::Sealed => {
-                tokio::select! {
-                    () = ha.wake.notified() => {}
-                    () = tokio::time::sleep(ACQUIRE_INTERVAL) => {}
-                }
-            }
+            // Only an unseal ends this, and it wakes the coordinator (a wake sent before this
+            // wait is kept, not lost).
+            NodeMode::Sealed => ha.wake.notified().await,
             NodeMode::Standby => {
                 if let Some(until) = quiet_until.filter(|until| Instant::now() < *until) {
                     tokio::select! {

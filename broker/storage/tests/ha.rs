@@ -169,6 +169,8 @@ async fn exactly_one_node_leads_and_the_other_cannot_write() {
     };
     assert_eq!(leader.leadership.epoch(), 1);
     assert_eq!(follower.leadership.epoch(), 0);
+    assert!(leader.backend.leads());
+    assert!(!follower.backend.leads());
     // Trying again changes nothing: the lock is held, and the leader does not bump itself.
     assert_eq!(follower.leadership.try_acquire().await.unwrap(), None);
     assert_eq!(leader.leadership.try_acquire().await.unwrap(), Some(1));
@@ -243,6 +245,7 @@ async fn a_takeover_fences_the_old_leader_before_it_notices() {
 
     // A has not noticed: its fence still holds epoch 1. The epoch row stops it anyway.
     assert_eq!(a.leadership.epoch(), 1);
+    assert!(a.backend.leads());
     assert_every_write_fenced(&a.backend, "a").await;
     assert_eq!(
         a.backend.get("k").await.unwrap().as_deref(),
@@ -256,6 +259,7 @@ async fn a_takeover_fences_the_old_leader_before_it_notices() {
     // Its next check notices, clears the fence, and A keeps failing, now without a round trip.
     assert!(a.leadership.check().await.is_err());
     assert_eq!(a.leadership.epoch(), 0);
+    assert!(!a.backend.leads());
     assert_eq!(a.leadership.lock_pid(), None);
     assert_fenced(a.backend.put("k", b"late").await, "put after check");
 
@@ -436,6 +440,7 @@ async fn release_hands_leadership_over_at_once() {
 
     a.leadership.release().await;
     assert_eq!(a.leadership.epoch(), 0);
+    assert!(!a.backend.leads());
     assert_eq!(a.leadership.lock_pid(), None);
     assert_fenced(a.backend.put("k", b"v").await, "put after release");
     assert_eq!(b.backend.current_leader().await.unwrap(), None);
@@ -462,6 +467,7 @@ async fn dropping_the_leadership_stops_writes() {
     assert_eq!(a.leadership.try_acquire().await.unwrap(), Some(1));
     a.backend.put("k", b"v").await.unwrap();
     drop(a.leadership);
+    assert!(!a.backend.leads());
     assert_fenced(a.backend.put("k", b"w").await, "put after drop");
 }
 
@@ -474,8 +480,9 @@ async fn leadership_needs_an_ha_backend_and_a_node_address() {
         matches!(refused, Err(StorageError::InvalidConfig(_))),
         "{refused:?}"
     );
-    // A plain backend is not fenced at all.
+    // A plain backend is not fenced at all (and leads nothing).
     plain.put("k", b"v").await.unwrap();
+    assert!(!plain.leads());
 
     let ha = PostgresBackend::connect_ha(&url, 1).await.unwrap();
     let mut nameless = node("a");

@@ -148,6 +148,15 @@ impl PostgresBackend {
         Ok(leadership)
     }
 
+    /// Whether this node's fence lets writes through: its [`Leadership`] took leadership and
+    /// has not lost or released it since (as far as this node knows: a takeover it has not
+    /// noticed yet still fails its writes at the epoch row). Always false without HA.
+    pub fn leads(&self) -> bool {
+        self.fence
+            .as_ref()
+            .is_some_and(|fence| fence.load(Ordering::SeqCst) != 0)
+    }
+
     /// Who leads according to the epoch row: `None` when no node leads (nobody ever did, or the
     /// last leader released leadership and nobody took over yet). After a crash the row still
     /// names the dead leader until another node takes over.
@@ -363,11 +372,6 @@ impl Leadership {
     /// for operators, and for tests that cut it with `pg_terminate_backend`.
     pub fn lock_pid(&self) -> Option<i32> {
         self.lock_pid
-    }
-
-    /// This node as registered in the leader row.
-    pub fn node(&self) -> &NodeInfo {
-        &self.node
     }
 
     /// Opens the lock session and records its backend pid.
