@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import json
 import os
 import shutil
-import signal
-import sys
 import tempfile
 import time
 import urllib.parse
@@ -35,30 +32,21 @@ def setup_database_engine(pg: base.Postgres, server: Server, target_db: str, rea
     pg.recreate(target_db)
     pg.psql("postgres", f"CREATE ROLE {readers} NOLOGIN")
     pg.psql(target_db, f"CREATE TABLE probe (id int); GRANT SELECT ON probe TO {readers}")
-    token = server.token
-    status, body = http("POST", f"{server.addr}/v1/sys/mounts/database", {"type": "database"},
-                        token=token)
-    expect(server, "mount database/", status, body, (200, 204))
+    leases.call(server, "POST", "sys/mounts/database", {"type": "database"})
     parts = urllib.parse.urlparse(pg.base_url)
     url = (f"postgresql://{{{{username}}}}@{parts.hostname or '127.0.0.1'}:"
            f"{parts.port or 5432}/{target_db}?sslmode=disable")
-    status, body = http("POST", f"{server.addr}/v1/database/config/target", {
+    leases.call(server, "POST", "database/config/target", {
         "plugin_name": "postgresql-database-plugin", "connection_url": url,
         "username": parts.username or "postgres", "password": "unused-with-trust-auth",
         "allowed_roles": "*", "max_open_connections": 16,
         "username_template": prefix + "{{random 20}}",
-    }, token=token)
-    expect(server, "database config", status, body, (200, 204))
-    status, body = http("POST", f"{server.addr}/v1/database/roles/app", {
-        "db_name": "target",
-        "creation_statements": [
-            'CREATE ROLE "{{name}}" WITH LOGIN PASSWORD \'{{password}}\' '
-            "VALID UNTIL '{{expiration}}';",
-            f'GRANT "{readers}" TO "{{{{name}}}}";'],
-        "revocation_statements": ['DROP ROLE IF EXISTS "{{name}}";'],
-        "default_ttl": "1h", "max_ttl": "24h",
-    }, token=token)
-    expect(server, "database role", status, body, (200, 204))
+    })
+    # The role SQL of leases.py, so creds issue costs PostgreSQL the same in both reports.
+    leases.call(server, "POST", f"database/roles/{leases.ROLE_APP}", {
+        "db_name": "target", "creation_statements": leases.app_creation(readers),
+        "revocation_statements": leases.APP_REVOCATION, "default_ttl": "1h", "max_ttl": "24h",
+    })
 
 
 def set_audit(server: Server, on: bool, audit_file: Path) -> None:
@@ -72,16 +60,8 @@ def set_audit(server: Server, on: bool, audit_file: Path) -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
-    parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=2, help="off/on pairs per scenario")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--pool", type=int, default=16)
+    base.add_paired_run_args(parser, "audit-latest.md", "off/on pairs per scenario")
     parser.add_argument("--lessor-port", type=int, default=8310)
-    parser.add_argument("--skip-build", action="store_true")
-    parser.add_argument("--out", default=str(base.BENCH_DIR / "results" / "audit-latest.md"))
     return parser.parse_args()
 
 
@@ -113,8 +93,7 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     atexit.register(cleanup)
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
+    base.exit_on_signals()
 
     started = time.monotonic()
     uptime_before = base.first_line(["uptime"])
@@ -172,18 +151,9 @@ def main() -> int:
     lines.append("")
     lines.append(f"Command: `python3 bench/audit.py{' --skip-build' if args.skip_build else ''}` "
                  f"({time.monotonic() - started:.0f} s in all).")
-    report = "\n".join(lines) + "\n"
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(report)
-    out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
-    print(report)
+    base.write_report(args.out, "\n".join(lines) + "\n", rows)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as error:
-        log(f"error: {error}")
-        sys.exit(1)
+    base.run_main(main)

@@ -24,7 +24,6 @@ import atexit
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare import (  # noqa: E402  (the shared plumbing)
     BENCH_DIR, OPENBAO_DDL, REPO_DIR, BenchError, Postgres, Server, build_lessor,
-    busy_warning, collect_meta, ensure_bao, ensure_wrk, expect, http, log, ms, ratio, retry,
+    busy_warning, collect_meta, ensure_bao, ensure_wrk, exit_on_signals, expect, http, log, ms,
+    ratio, retry, run_main, write_report,
 )
 
 LUA = BENCH_DIR / "wrk" / "auth.lua"
@@ -260,8 +260,7 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     atexit.register(cleanup)
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
+    exit_on_signals()
 
     meta = collect_meta(bao_bin, wrk, pg)
     meta["command"] = " ".join(["python3", "bench/auth.py", *sys.argv[1:]])
@@ -324,22 +323,9 @@ def main() -> int:
         raise
 
     report = render(args, meta, login, apikey)
-    print(report)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report)
-    args.out.with_suffix(".json").write_text(
-        json.dumps({"meta": meta, "login": login, "apikey": apikey}, indent=2) + "\n")
-    log(f"wrote {args.out} and {args.out.with_suffix('.json')}")
+    write_report(args.out, report, {"meta": meta, "login": login, "apikey": apikey})
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as error:
-        print(f"bench failed: {error}", file=sys.stderr)
-        sys.exit(1)
-    except subprocess.CalledProcessError as error:
-        print(f"bench failed: {' '.join(map(str, error.cmd))} exited with {error.returncode}",
-              file=sys.stderr)
-        sys.exit(1)
+    run_main(main)

@@ -120,6 +120,50 @@ def first_line(cmd: list[str]) -> str:
         return "unknown"
 
 
+def exit_on_signals() -> None:
+    """Ctrl-C, SIGTERM and SIGHUP unwind through SystemExit, so atexit cleanup still stops the
+    servers and drops the databases."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
+
+
+def add_paired_run_args(parser: argparse.ArgumentParser, out_name: str, rounds: str) -> None:
+    """The options of a Lessor-only run that compares two setups in paired wrk rounds."""
+    parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432",
+                        help="PostgreSQL server URL without database (default: %(default)s)")
+    parser.add_argument("--duration", type=int, default=10, help="measured seconds per run")
+    parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds per run")
+    parser.add_argument("--concurrency", type=int, default=16, help="wrk connections")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--rounds", type=int, default=2, help=rounds)
+    parser.add_argument("--pool", type=int, default=16, help="max_parallel of the storage")
+    parser.add_argument("--skip-build", action="store_true",
+                        help="use the existing target/release/lessor")
+    parser.add_argument("--out", type=Path, default=BENCH_DIR / "results" / out_name)
+
+
+def write_report(out: Path, report: str, raw: object) -> None:
+    """Prints the Markdown report and writes it to `out`, the raw numbers next to it (.json)."""
+    print(report)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report)
+    out.with_suffix(".json").write_text(json.dumps(raw, indent=2) + "\n")
+    log(f"wrote {out} and {out.with_suffix('.json')}")
+
+
+def run_main(main) -> None:  # noqa: ANN001 (a script's main() -> int)
+    """A script's entry point: a failed step ends it with its message and exit code 1."""
+    try:
+        sys.exit(main())
+    except BenchError as error:
+        print(f"bench failed: {error}", file=sys.stderr)
+        sys.exit(1)
+    except subprocess.CalledProcessError as error:
+        print(f"bench failed: {' '.join(map(str, error.cmd))} exited with {error.returncode}",
+              file=sys.stderr)
+        sys.exit(1)
+
+
 # ---------------------------------------------------------------------------- PostgreSQL
 
 
@@ -218,7 +262,7 @@ class Server:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             if probe.connect_ex(("127.0.0.1", self.port)) == 0:
                 raise BenchError(f"port {self.port} is already in use; pick another with "
-                                 f"--{'bao' if self.name == 'OpenBao' else 'lessor'}-port")
+                                 "the script's port option")
         config = self.workdir / f"{self.name.lower()}.hcl"
         config.write_text(self.config_text(pg, pool, bao_disable_cache))
         log_file = self.log_path.open("w")
@@ -243,6 +287,12 @@ class Server:
                 pass
             time.sleep(0.2)
         raise BenchError(f"{self.name} did not answer on {self.addr} within 60 s")
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: no shutdown of any kind."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -537,9 +587,7 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     atexit.register(cleanup)
-    # Ctrl-C and SIGTERM unwind through SystemExit so atexit still stops the servers.
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
+    exit_on_signals()
 
     meta = collect_meta(bao_bin, wrk, pg)
     try:
@@ -564,22 +612,10 @@ def main() -> int:
         raise
 
     report = render(args, rows, servers, meta)
-    print(report)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report)
-    raw = {"meta": meta, "rows": rows, "memory_kib": {s.name: s.rss for s in servers}}
-    args.out.with_suffix(".json").write_text(json.dumps(raw, indent=2) + "\n")
-    log(f"wrote {args.out} and {args.out.with_suffix('.json')}")
+    write_report(args.out, report,
+                 {"meta": meta, "rows": rows, "memory_kib": {s.name: s.rss for s in servers}})
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as error:
-        print(f"bench failed: {error}", file=sys.stderr)
-        sys.exit(1)
-    except subprocess.CalledProcessError as error:
-        print(f"bench failed: {' '.join(error.cmd)} exited with {error.returncode}",
-              file=sys.stderr)
-        sys.exit(1)
+    run_main(main)

@@ -24,101 +24,36 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import json
 import math
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import compare as base
-from compare import BenchError, http, log
+from compare import BenchError, Server, http, log
 
 KV_PATH = "/v1/secret/data/bench"
 
 
-@dataclass
-class Node:
-    """One HA node. `name`, `addr` and `token` are what compare.wrk_run needs."""
+class Node(Server):
+    """One HA node: compare.Server's config with HA on, its own `application_name` on its
+    storage sessions, and the other nodes trusted to forward the client's address. All nodes
+    name the same `database`."""
 
-    name: str
-    binary: Path
-    port: int
-    database_url: str
-    workdir: Path
-    process: subprocess.Popen | None = None
-    token: str = ""
-
-    @property
-    def addr(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / f"{self.name}.log"
-
-    def config_text(self, pool: int) -> str:
-        return (
-            f'storage "postgresql" {{\n'
-            f'  connection_url = "{self.database_url}&application_name={self.name}"\n'
-            f"  max_parallel = {pool}\n"
-            f'  ha_enabled = "true"\n'
-            f"}}\n"
-            f'listener "tcp" {{\n'
-            f'  address = "127.0.0.1:{self.port}"\n'
-            f"  tls_disable = true\n"
-            f'  x_forwarded_for_authorized_addrs = "127.0.0.1/32"\n'
-            f"}}\n"
-            f'api_addr = "{self.addr}"\n'
-            f'log_level = "warn"\n'
-        )
-
-    def start(self, pool: int) -> None:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            if probe.connect_ex(("127.0.0.1", self.port)) == 0:
-                raise BenchError(f"port {self.port} is already in use; pick --base-port")
-        config = self.workdir / f"{self.name}.hcl"
-        config.write_text(self.config_text(pool))
-        log_file = self.log_path.open("a")
-        self.process = subprocess.Popen(
-            [str(self.binary), "server", f"-config={config}"],
-            stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=self.workdir, start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise BenchError(f"{self.name} exited with code {self.process.returncode}")
-            if health(self) is not None:
-                return
-            time.sleep(0.1)
-        raise BenchError(f"{self.name} did not answer within 60 s")
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
-
-    def dump_log(self) -> None:
-        if self.log_path.exists():
-            tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-40:])
-            print(f"\n----- {self.name} log, last 40 lines -----\n{tail}\n", file=sys.stderr)
+    def config_text(self, pg, pool, bao_disable_cache):  # noqa: ANN001 (same as the base)
+        text = super().config_text(pg, pool, bao_disable_cache)
+        url = pg.url(self.database)
+        for old, new in (
+                (url, f"{url}&application_name={self.name}"),
+                (f"  max_parallel = {pool}\n", f'  max_parallel = {pool}\n  ha_enabled = "true"\n'),
+                ("  tls_disable = true\n",
+                 '  tls_disable = true\n  x_forwarded_for_authorized_addrs = "127.0.0.1/32"\n')):
+            if old not in text:
+                raise BenchError(f"compare.Server's config no longer has {old!r}")
+            text = text.replace(old, new)
+        return text
 
 
 def health(node: Node) -> int | None:
@@ -153,7 +88,8 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(rank, len(ordered)) - 1]
 
 
-def measure_takeover(nodes: list[Node], key: str, pool: int, token: str) -> dict:
+def measure_takeover(nodes: list[Node], key: str, pg: base.Postgres, pool: int,
+                     token: str) -> dict:
     active = wait_for_roles(nodes)
     survivors = [node for node in nodes if node is not active]
     probe = survivors[0]
@@ -178,7 +114,7 @@ def measure_takeover(nodes: list[Node], key: str, pool: int, token: str) -> dict
         else:
             time.sleep(0.01)
     # Bring the killed node back as a standby for the next round.
-    active.start(pool)
+    active.start(pg, pool, False)
     unseal(active, key)
     wait_for_roles(nodes)
     return {"active_ms": became_active * 1000, "served_ms": served * 1000,
@@ -187,17 +123,9 @@ def measure_takeover(nodes: list[Node], key: str, pool: int, token: str) -> dict
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
+    base.add_paired_run_args(parser, "ha-latest.md", "direct/standby pairs")
     parser.add_argument("--kills", type=int, default=20)
-    parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=2, help="direct/standby pairs")
-    parser.add_argument("--pool", type=int, default=16)
     parser.add_argument("--base-port", type=int, default=8330)
-    parser.add_argument("--skip-build", action="store_true")
-    parser.add_argument("--out", default=str(base.BENCH_DIR / "results" / "ha-latest.md"))
     return parser.parse_args()
 
 
@@ -208,7 +136,7 @@ def main() -> int:
     wrk = base.ensure_wrk()
     workdir = Path(tempfile.mkdtemp(prefix="lessor-ha-bench-"))
     database = f"bench_ha_{os.getpid()}"
-    nodes = [Node(f"lessor-ha-{i}", lessor_bin, args.base_port + i, pg.url(database), workdir)
+    nodes = [Node(f"lessor-ha-{i}", lessor_bin, args.base_port + i, database, workdir)
              for i in range(3)]
 
     def cleanup() -> None:
@@ -221,15 +149,14 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     atexit.register(cleanup)
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
+    base.exit_on_signals()
 
     started = time.monotonic()
     uptime_before = base.first_line(["uptime"])
     pg.recreate(database)
     try:
         for node in nodes:
-            node.start(args.pool)
+            node.start(pg, args.pool, False)
         status, body = http("PUT", f"{nodes[0].addr}/v1/sys/init",
                             {"secret_shares": 1, "secret_threshold": 1})
         if status != 200:
@@ -271,7 +198,7 @@ def main() -> int:
         # Takeover after kill -9, --kills times.
         takeovers = []
         for kill_no in range(args.kills):
-            sample = measure_takeover(nodes, key, args.pool, token)
+            sample = measure_takeover(nodes, key, pg, args.pool, token)
             takeovers.append(sample)
             log(f"kill {kill_no + 1:2}: active after {sample['active_ms']:6.0f} ms, "
                 f"served after {sample['served_ms']:6.0f} ms (probe now {sample['probe_was']})")
@@ -329,19 +256,10 @@ def main() -> int:
         f"Command: `python3 bench/ha.py{' --skip-build' if args.skip_build else ''}` "
         f"({time.monotonic() - started:.0f} s in all).",
     ]
-    report = "\n".join(lines) + "\n"
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(report)
-    out.with_suffix(".json").write_text(
-        json.dumps({"throughput": rows, "takeovers": takeovers}, indent=1) + "\n")
-    print(report)
+    base.write_report(args.out, "\n".join(lines) + "\n",
+                      {"throughput": rows, "takeovers": takeovers})
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as error:
-        log(f"error: {error}")
-        sys.exit(1)
+    base.run_main(main)

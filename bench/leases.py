@@ -681,8 +681,7 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     atexit.register(cleanup)
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
+    base.exit_on_signals()
 
     meta = base.collect_meta(bao_bin, wrk, pg)
     meta["command"] = " ".join(["python3", "bench/leases.py", *sys.argv[1:]])
@@ -701,14 +700,9 @@ def main() -> int:
     meta["bao_log_lines"] = sum(1 for _ in servers[1].log_path.open(errors="replace"))
 
     report = lease_report.render(args, results, meta)
-    print(report)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report)
     raw = {"meta": meta, "args": {k: (str(v) if isinstance(v, Path) else v)
                                   for k, v in vars(args).items()}, "results": results}
-    args.out.with_suffix(".json").write_text(json.dumps(raw, indent=2) + "\n")
-    log(f"wrote {args.out} and {args.out.with_suffix('.json')} "
-        f"({meta['run_seconds']:.0f} s)")
+    base.write_report(args.out, report, raw)
     return 0
 
 
@@ -717,12 +711,4 @@ def uptime() -> str:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as error:
-        print(f"bench failed: {error}", file=sys.stderr)
-        sys.exit(1)
-    except subprocess.CalledProcessError as error:
-        print(f"bench failed: {' '.join(error.cmd)} exited with {error.returncode}",
-              file=sys.stderr)
-        sys.exit(1)
+    base.run_main(main)

@@ -8,18 +8,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use lessor_test_support::broker::{BrokerProcess, Storage, lessor_binary};
-use lessor_test_support::postgres::TestPostgres;
+use lessor_test_support::postgres::{TargetDatabase, TestPostgres, unique_suffix};
 use serde_json::{Value, json};
-use sqlx::{Connection, PgConnection};
 
 use crate::api::{self, Api};
-
-fn suffix() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(Instant::now().elapsed().as_nanos());
-    format!("{:08x}", hasher.finish() as u32)
-}
 
 /// The audit file's lines, parsed.
 fn lines(path: &Path) -> Vec<Value> {
@@ -70,17 +62,7 @@ async fn enable_file_device(root: &Api, path: &Path) {
 #[tokio::test]
 async fn the_audit_file_records_every_decision_and_no_secret() {
     let server = TestPostgres::shared().await.unwrap();
-    let url = server.fresh_database().await.unwrap();
-    let tag = suffix();
-    let db_root = format!("lessor_audit_root_{tag}");
-    let db_root_password = format!("audit-root-password-{tag}");
-    let mut admin = PgConnection::connect(&url).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "CREATE ROLE {db_root} WITH LOGIN SUPERUSER PASSWORD '{db_root_password}';"
-    )))
-    .execute(&mut admin)
-    .await
-    .unwrap();
+    let target = TargetDatabase::create(server, "audit").await.unwrap();
 
     let broker = BrokerProcess::start(Storage::Sqlite, "").await.unwrap();
     let anonymous = Api::new(&broker.address());
@@ -98,10 +80,6 @@ async fn the_audit_file_records_every_decision_and_no_secret() {
     );
 
     // A database mount with a role, and a user whose policy allows reading its creds.
-    let host_and_db = url.split_once('@').map_or(url.as_str(), |(_, rest)| rest);
-    let host_and_db = host_and_db
-        .split_once("://")
-        .map_or(host_and_db, |(_, r)| r);
     assert_eq!(
         root.put("sys/mounts/database", json!({"type": "database"}))
             .await
@@ -109,17 +87,7 @@ async fn the_audit_file_records_every_decision_and_no_secret() {
         204
     );
     let reply = root
-        .put(
-            "database/config/main",
-            json!({
-                "plugin_name": "postgresql-database-plugin",
-                "connection_url": format!("postgresql://{{{{username}}}}:{{{{password}}}}@{host_and_db}"),
-                "username": db_root,
-                "password": db_root_password,
-                "allowed_roles": ["app"],
-                "username_template": format!("a{tag}_{{{{random 12}}}}"),
-            }),
-        )
+        .put("database/config/main", target.engine_config(&["app"]))
         .await;
     assert_eq!(reply.status, 204, "{:?}", reply.body);
     let reply = root
@@ -147,7 +115,7 @@ async fn the_audit_file_records_every_decision_and_no_secret() {
             .status,
         204
     );
-    let alice_password = format!("alice-password-{tag}");
+    let alice_password = format!("alice-password-{}", unique_suffix());
     let reply = root
         .put(
             "auth/userpass/users/alice",
@@ -271,7 +239,7 @@ async fn the_audit_file_records_every_decision_and_no_secret() {
         alice_token.as_str(),
         alice_accessor.as_str(),
         alice_password.as_str(),
-        db_root_password.as_str(),
+        target.root_password.as_str(),
         db_user.as_str(),
         db_password.as_str(),
         shares[0].as_str(),
@@ -317,22 +285,8 @@ async fn the_audit_file_records_every_decision_and_no_secret() {
     );
 }
 
-/// The broker's process id, found by its config file on the command line.
-fn broker_pid(broker: &BrokerProcess) -> u32 {
-    let config = broker.dir().join("lessor.hcl").display().to_string();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        if String::from_utf8_lossy(&cmdline).contains(&config) {
-            return pid;
-        }
-    }
-    panic!("broker process not found");
-}
-
-fn hang_up(pid: u32) {
+fn hang_up(broker: &BrokerProcess) {
+    let pid = broker.pid().expect("the broker runs");
     let status = std::process::Command::new("kill")
         .args(["-HUP", &pid.to_string()])
         .status()
@@ -342,24 +296,11 @@ fn hang_up(pid: u32) {
 
 /// `lessor_audit_failures_total` from an unauthenticated scrape (not itself audited).
 async fn audit_failures(broker: &BrokerProcess) -> f64 {
-    let text = reqwest::get(broker.url("sys/metrics?format=prometheus"))
+    crate::metrics::scrape(broker, None)
         .await
         .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let scrape =
-        prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_string()))).unwrap();
-    scrape
-        .samples
-        .iter()
-        .find(|sample| sample.metric == "lessor_audit_failures_total")
-        .map_or(0.0, |sample| match sample.value {
-            prometheus_parse::Value::Counter(value) | prometheus_parse::Value::Untyped(value) => {
-                value
-            }
-            _ => f64::NAN,
-        })
+        .value("lessor_audit_failures_total", &[])
+        .unwrap_or(0.0)
 }
 
 async fn health(broker: &BrokerProcess) -> (u16, Value) {
@@ -401,7 +342,7 @@ async fn an_unwritable_device_fails_requests_closed_until_fixed() {
     // whoever the broker runs as.
     std::fs::rename(&log, broker.dir().join("audit.log.1")).unwrap();
     std::fs::create_dir(&log).unwrap();
-    hang_up(broker_pid(&broker));
+    hang_up(&broker);
     until("requests to fail closed", || async {
         root.get("auth/token/lookup-self").await.status == 500
     })

@@ -5,11 +5,12 @@
 //!
 //! What is shown: exactly one active node, writes through any node landing, `sys/leader`
 //! agreeing everywhere; a `kill -9` of the active node with a standby serving again (the time is
-//! printed) and the leases issued before it renewed and revoked exactly once at the target; a
-//! partition of the active node from PostgreSQL after which it steps down and never writes
-//! again (checked by a trigger that logs, in the database, who wrote under which epoch); a
-//! sealed active node replaced by a standby; forwarding with the client's address in the
-//! active node's audit log, and 307s from a standby that does not forward.
+//! printed), reading the keyring the old active node rotated, and the leases issued before it
+//! renewed and revoked exactly once at the target; a partition of the active node from
+//! PostgreSQL after which it steps down and never writes again (checked by a trigger that
+//! logs, in the database, who wrote under which epoch); a sealed active node replaced by a
+//! standby; forwarding with the client's address in the active node's audit log, and 307s
+//! from a standby that does not forward.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -18,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use lessor_test_support::broker::{BrokerProcess, lessor_binary};
-use lessor_test_support::postgres::TestPostgres;
+use lessor_test_support::postgres::{TargetDatabase, TestPostgres, unique_suffix};
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
 
@@ -57,17 +58,6 @@ struct Cluster {
     root_token: String,
 }
 
-fn tag() -> String {
-    format!("{:08x}", rand_u32())
-}
-
-fn rand_u32() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(Instant::now().elapsed().as_nanos());
-    hasher.finish() as u32
-}
-
 /// Starts one HA node on `storage_url`; `extra` goes at the end of its config.
 async fn start_node(storage_url: &str, app: &str, extra: &str) -> Node {
     let url = format!("{storage_url}?application_name={app}");
@@ -102,7 +92,7 @@ cluster_addr = "https://127.0.0.1:{port}"
 async fn cluster(count: usize, extra: impl Fn(usize) -> String) -> Cluster {
     let server = TestPostgres::shared().await.unwrap();
     let storage_url = server.fresh_database().await.unwrap();
-    let run = tag();
+    let run = unique_suffix();
     let mut nodes = Vec::new();
     // Started one after the other: the first one creates the schema.
     for index in 0..count {
@@ -221,7 +211,7 @@ async fn health(node: &Node) -> Option<u16> {
     Some(response.status().as_u16())
 }
 
-/// KV v2 at `secret/` and a `database/` mount, through `root` (any node).
+/// KV v2 at `secret/`, through `root` (any node).
 async fn mount_kv(root: &Api) {
     let reply = root
         .put(
@@ -276,6 +266,20 @@ async fn one_active_writes_anywhere_and_a_killed_active_is_replaced() {
     // The standbys served all that by forwarding; they are still standbys.
     assert_eq!(cluster.wait_for_active(&all).await, active);
 
+    // The keyring rotated on the active node: whoever leads next must read the new term.
+    assert_eq!(
+        cluster
+            .root(standby)
+            .put("sys/rotate", json!({}))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        put_secret(&cluster.root(standby), "after-rotate", "rotated").await,
+        200
+    );
+
     // Leases on a real target whose revocation statement logs each revocation.
     let target = Target::new().await;
     target.configure(&cluster.root(standby)).await;
@@ -303,6 +307,15 @@ async fn one_active_writes_anywhere_and_a_killed_active_is_replaced() {
     cluster
         .wait_for_leader_agreement(&survivors, new_active)
         .await;
+    // The new leader reads the rotated keyring: data of both terms reads back.
+    let root = cluster.root(new_active);
+    let key_status = root.get("sys/key-status").await;
+    assert_eq!(key_status.body["data"]["term"], 2, "{:?}", key_status.body);
+    for (name, value) in [("from-0", "v0"), ("after-rotate", "rotated")] {
+        let reply = root.get(&format!("secret/data/{name}")).await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        assert_eq!(reply.body["data"]["data"]["v"], value);
+    }
 
     // The lease issued before the kill renews through the remaining standby (forwarded).
     let other = survivors
@@ -672,9 +685,7 @@ async fn standbys_forward_with_the_client_address_or_redirect() {
 /// A target database for the PostgreSQL engine whose revocation statement logs each
 /// revocation in a table, so revocations are counted where they happen.
 struct Target {
-    url: String,
-    root_user: String,
-    prefix: String,
+    database: TargetDatabase,
 }
 
 struct Issued {
@@ -685,23 +696,15 @@ struct Issued {
 impl Target {
     async fn new() -> Self {
         let server = TestPostgres::shared().await.unwrap();
-        let url = server.fresh_database().await.unwrap();
-        let suffix = tag();
-        let root_user = format!("lessor_ha_root_{suffix}");
-        let mut admin = PgConnection::connect(&url).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "CREATE ROLE {root_user} WITH LOGIN SUPERUSER PASSWORD 'ha-root-password';
-             CREATE TABLE revocations (name text NOT NULL,
-                                       at timestamptz NOT NULL DEFAULT clock_timestamp());"
-        )))
-        .execute(&mut admin)
+        let database = TargetDatabase::create(server, "ha").await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE revocations (name text NOT NULL,
+                                       at timestamptz NOT NULL DEFAULT clock_timestamp());",
+        )
+        .execute(&mut database.admin().await.unwrap())
         .await
         .unwrap();
-        Self {
-            url,
-            root_user,
-            prefix: format!("ha{suffix}"),
-        }
+        Self { database }
     }
 
     async fn configure(&self, root: &Api) {
@@ -709,19 +712,10 @@ impl Target {
             .put("sys/mounts/database", json!({"type": "database"}))
             .await;
         assert_eq!(reply.status, 204, "{:?}", reply.body);
-        let rest = self.url.split_once("://").unwrap().1;
-        let host_and_db = rest.split_once('@').map_or(rest, |(_, h)| h);
         let reply = root
             .put(
                 "database/config/main",
-                json!({
-                    "plugin_name": "postgresql-database-plugin",
-                    "connection_url": format!("postgresql://{{{{username}}}}:{{{{password}}}}@{host_and_db}"),
-                    "username": self.root_user,
-                    "password": "ha-root-password",
-                    "allowed_roles": ["app"],
-                    "username_template": format!("{}_{{{{random 12}}}}", self.prefix),
-                }),
+                self.database.engine_config(&["app"]),
             )
             .await;
         assert_eq!(reply.status, 204, "{:?}", reply.body);
@@ -756,7 +750,7 @@ impl Target {
 
     /// Revocations per role name.
     async fn revocations(&self) -> BTreeMap<String, i64> {
-        let mut admin = PgConnection::connect(&self.url).await.unwrap();
+        let mut admin = self.database.admin().await.unwrap();
         sqlx::query_as::<_, (String, i64)>("SELECT name, count(*) FROM revocations GROUP BY name")
             .fetch_all(&mut admin)
             .await
@@ -766,7 +760,7 @@ impl Target {
     }
 
     async fn role_exists(&self, name: &str) -> bool {
-        let mut admin = PgConnection::connect(&self.url).await.unwrap();
+        let mut admin = self.database.admin().await.unwrap();
         let (exists,): (bool,) =
             sqlx::query_as("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
                 .bind(name)

@@ -6,15 +6,14 @@
 use std::time::{Duration, Instant};
 
 use lessor_test_support::broker::{BrokerProcess, Storage};
-use lessor_test_support::postgres::TestPostgres;
+use lessor_test_support::postgres::{TargetDatabase, TestPostgres};
 use prometheus_parse::{LineInfo, Scrape, Value};
 use serde_json::json;
-use sqlx::{Connection, PgConnection};
 
 use crate::api::{self, Api};
 
 /// A parsed scrape, kept with its text for assertion messages.
-struct Metrics {
+pub(crate) struct Metrics {
     scrape: Scrape,
     text: String,
 }
@@ -22,7 +21,7 @@ struct Metrics {
 impl Metrics {
     /// The value of the counter, gauge or untyped sample `name` whose labels include
     /// `labels`; histograms by their count. `None` when no such series exists.
-    fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    pub(crate) fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         self.scrape
             .samples
             .iter()
@@ -41,7 +40,7 @@ impl Metrics {
 }
 
 /// Scrapes the broker; asserts the answer is Prometheus text in which every line parses.
-async fn scrape(broker: &BrokerProcess, token: Option<&str>) -> Result<Metrics, u16> {
+pub(crate) async fn scrape(broker: &BrokerProcess, token: Option<&str>) -> Result<Metrics, u16> {
     let mut request = reqwest::Client::new().get(broker.url("sys/metrics?format=prometheus"));
     if let Some(token) = token {
         request = request.header("X-Vault-Token", token);
@@ -91,33 +90,13 @@ async fn scrape_until(
     }
 }
 
-/// A target database with a root role of its own; roles this test creates start with the
-/// returned prefix (roles are cluster-wide and tests share the server).
-async fn target() -> (String, String, String) {
+/// A target database with a root role of its own.
+async fn target() -> TargetDatabase {
     let server = TestPostgres::shared().await.unwrap();
-    let url = server.fresh_database().await.unwrap();
-    let suffix = format!("{:08x}", rand_suffix());
-    let root_user = format!("lessor_metrics_root_{suffix}");
-    let mut admin = PgConnection::connect(&url).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "CREATE ROLE {root_user} WITH LOGIN SUPERUSER PASSWORD 'metrics-root-password';"
-    )))
-    .execute(&mut admin)
-    .await
-    .unwrap();
-    (url, root_user, format!("m{suffix}"))
+    TargetDatabase::create(server, "metrics").await.unwrap()
 }
 
-fn rand_suffix() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(Instant::now().elapsed().as_nanos());
-    hasher.finish() as u32
-}
-
-async fn configure_database(root: &Api, url: &str, root_user: &str, prefix: &str) {
-    let rest = url.split_once("://").unwrap().1;
-    let host_and_db = rest.split_once('@').map_or(rest, |(_, host)| host);
+async fn configure_database(root: &Api, target: &TargetDatabase) {
     let reply = root
         .put("sys/mounts/database", json!({"type": "database"}))
         .await;
@@ -125,14 +104,7 @@ async fn configure_database(root: &Api, url: &str, root_user: &str, prefix: &str
     let reply = root
         .put(
             "database/config/main",
-            json!({
-                "plugin_name": "postgresql-database-plugin",
-                "connection_url": format!("postgresql://{{{{username}}}}:{{{{password}}}}@{host_and_db}"),
-                "username": root_user,
-                "password": "metrics-root-password",
-                "allowed_roles": ["app", "short"],
-                "username_template": format!("{prefix}_{{{{random 12}}}}"),
-            }),
+            target.engine_config(&["app", "short"]),
         )
         .await;
     assert_eq!(reply.status, 204, "{:?}", reply.body);
@@ -164,7 +136,7 @@ const DATABASE: &[(&str, &str)] = &[("mount", "database/")];
 
 #[tokio::test]
 async fn request_and_lease_series_move_as_creds_are_issued_revoked_and_expire() {
-    let (url, root_user, prefix) = target().await;
+    let target = target().await;
     let broker = BrokerProcess::start(Storage::Sqlite, "").await.unwrap();
     let anonymous = Api::new(&broker.address());
     let (shares, _, root_token) = api::init(&anonymous, 1, 1).await;
@@ -209,7 +181,7 @@ async fn request_and_lease_series_move_as_creds_are_issued_revoked_and_expire() 
         .unwrap();
     assert_eq!(json_format.status().as_u16(), 400);
 
-    configure_database(&root, &url, &root_user, &prefix).await;
+    configure_database(&root, &target).await;
     let expirations_before = first.value("lessor_lease_expirations_total", &[]).unwrap();
 
     // Two credentials: two requests on the route template, two outstanding leases, and the
@@ -373,7 +345,7 @@ async fn the_listener_option_opens_scrapes_without_a_token_even_while_sealed() {
 
 #[tokio::test]
 async fn a_revocation_that_keeps_failing_shows_as_failures_then_irrevocable() {
-    let (url, root_user, prefix) = target().await;
+    let target = target().await;
     let broker = BrokerProcess::start(Storage::Sqlite, "lease_revocation_attempts = 2")
         .await
         .unwrap();
@@ -381,7 +353,7 @@ async fn a_revocation_that_keeps_failing_shows_as_failures_then_irrevocable() {
     let (shares, _, root_token) = api::init(&anonymous, 1, 1).await;
     api::unseal(&anonymous, &shares).await;
     let root = anonymous.with_token(&root_token);
-    configure_database(&root, &url, &root_user, &prefix).await;
+    configure_database(&root, &target).await;
     let reply = root
         .put(
             "database/roles/short",

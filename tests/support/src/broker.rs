@@ -93,25 +93,17 @@ impl BrokerProcess {
         Self::start_config(storage, &listener, extra_config, true).await
     }
 
-    /// Starts a config-file broker, retrying on another port if the one picked was taken
-    /// between choosing it and the broker binding it (other tests run in parallel).
+    /// Starts a config-file broker, on another port if the one picked was taken.
     async fn start_config(
         storage: Storage,
         listener: &str,
         extra_config: &str,
         plain: bool,
     ) -> anyhow::Result<Self> {
-        let mut attempt = 0;
-        loop {
-            match Self::start_config_once(storage.clone(), listener, extra_config, plain).await {
-                Err(error)
-                    if attempt < 4 && error.to_string().contains("Address already in use") =>
-                {
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+        retry_on_port_clash(|| {
+            Self::start_config_once(storage.clone(), listener, extra_config, plain)
+        })
+        .await
     }
 
     async fn start_config_once(
@@ -132,59 +124,47 @@ impl BrokerProcess {
             }
             Storage::Memory => "storage \"inmem\" {}".to_string(),
         };
-        let config = dir.path().join("lessor.hcl");
-        std::fs::write(
-            &config,
-            format!(
-                "{storage_block}\nlistener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n  {listener}\n}}\n{extra_config}\n"
-            ),
-        )?;
-        let mut broker = Self::spawn(
-            dir,
-            port,
-            &["server", "-config", &config.display().to_string()],
-        )
-        .await?;
-        broker.config = Some(config);
-        if plain {
-            broker.wait_ready().await?;
-        } else {
-            broker.wait_listening().await?;
-        }
-        Ok(broker)
+        let config = format!(
+            "{storage_block}\nlistener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n  {listener}\n}}\n{extra_config}\n"
+        );
+        Self::spawn_config(dir, port, &config, plain).await
     }
 
     /// Starts `lessor server -config FILE` with a whole config file of the caller's, built for
     /// the port the broker will listen on (`127.0.0.1:PORT`): for configs that name their own
     /// address, such as an HA node's `api_addr`. Retries on another port like the others.
     pub async fn start_with_config(config: impl Fn(u16) -> String) -> anyhow::Result<Self> {
-        let mut attempt = 0;
-        loop {
+        retry_on_port_clash(|| async {
             let dir = tempfile::tempdir()?;
             let port = free_port()?;
-            let path = dir.path().join("lessor.hcl");
-            std::fs::write(&path, config(port))?;
-            let started = async {
-                let mut broker = Self::spawn(
-                    dir,
-                    port,
-                    &["server", "-config", &path.display().to_string()],
-                )
-                .await?;
-                broker.config = Some(path.clone());
-                broker.wait_ready().await?;
-                anyhow::Ok(broker)
-            }
-            .await;
-            match started {
-                Err(error)
-                    if attempt < 4 && error.to_string().contains("Address already in use") =>
-                {
-                    attempt += 1;
-                }
-                other => return other,
-            }
+            Self::spawn_config(dir, port, &config(port), true).await
+        })
+        .await
+    }
+
+    /// Writes `config` as the broker's config file in `dir`, starts `lessor server -config`
+    /// on it and waits until it answers HTTP (`plain`) or, for TLS, accepts connections.
+    async fn spawn_config(
+        dir: tempfile::TempDir,
+        port: u16,
+        config: &str,
+        plain: bool,
+    ) -> anyhow::Result<Self> {
+        let path = dir.path().join("lessor.hcl");
+        std::fs::write(&path, config)?;
+        let mut broker = Self::spawn(
+            dir,
+            port,
+            &["server", "-config", &path.display().to_string()],
+        )
+        .await?;
+        broker.config = Some(path);
+        if plain {
+            broker.wait_ready().await?;
+        } else {
+            broker.wait_listening().await?;
         }
+        Ok(broker)
     }
 
     /// The process id, while the process runs.
@@ -243,17 +223,7 @@ impl BrokerProcess {
 
     /// Starts `lessor server -dev` and reads the root token and unseal key from its banner.
     pub async fn start_dev(extra_args: &[&str]) -> anyhow::Result<Self> {
-        let mut attempt = 0;
-        loop {
-            match Self::start_dev_once(extra_args).await {
-                Err(error)
-                    if attempt < 4 && error.to_string().contains("Address already in use") =>
-                {
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+        retry_on_port_clash(|| Self::start_dev_once(extra_args)).await
     }
 
     async fn start_dev_once(extra_args: &[&str]) -> anyhow::Result<Self> {
@@ -368,7 +338,24 @@ impl BrokerProcess {
 
     /// Stops the process and waits for it.
     pub async fn stop(mut self) -> anyhow::Result<()> {
-        self.child.kill().await?;
-        Ok(())
+        self.kill().await
+    }
+}
+
+/// Runs `start` again, up to four more times, while it fails because the port it picked was
+/// taken between choosing it and the broker binding it (other tests run in parallel).
+async fn retry_on_port_clash<F, Fut>(mut start: F) -> anyhow::Result<BrokerProcess>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<BrokerProcess>>,
+{
+    let mut attempt = 0;
+    loop {
+        match start().await {
+            Err(error) if attempt < 4 && error.to_string().contains("Address already in use") => {
+                attempt += 1;
+            }
+            other => return other,
+        }
     }
 }

@@ -4,7 +4,8 @@
 //! starts a throwaway cluster (`initdb` + `pg_ctl` from `/usr/lib/postgresql/*/bin`, trust
 //! auth, a free port, a temp dir), running it as the `postgres` OS user when we are root
 //! because PostgreSQL refuses to run as root. `LESSOR_TEST_PG_THROWAWAY=1` forces the
-//! throwaway path. [`TestPostgres::shared`] keeps one server per test binary.
+//! throwaway path. [`TestPostgres::shared`] keeps one server per test binary, and
+//! [`TargetDatabase`] gives a test a database of its own for the PostgreSQL secrets engine.
 //!
 //! A throwaway cluster stops when its `TestPostgres` drops. The shared one lives in a static,
 //! and statics are never dropped, so every cluster also gets a tiny watchdog process that stops
@@ -126,6 +127,86 @@ impl TestPostgres {
             .with_context(|| format!("creating database {name}"))?;
         conn.close().await?;
         Ok(self.url(&name))
+    }
+}
+
+/// A name suffix no other test uses: role names are cluster-wide and tests share the server.
+pub fn unique_suffix() -> String {
+    format!("{:08x}", rand::random::<u32>())
+}
+
+/// A database for the PostgreSQL secrets engine to manage: fresh, with a superuser of its
+/// own for the engine to log in as (so its password is a secret the test can look for), and
+/// the prefix of the role names the engine will create there.
+pub struct TargetDatabase {
+    /// Superuser `postgres` URL of the database, for the test's own checks.
+    pub url: String,
+    pub root_user: String,
+    pub root_password: String,
+    pub prefix: String,
+}
+
+impl std::fmt::Debug for TargetDatabase {
+    /// Without the root password: tests grep logs and reports for it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TargetDatabase")
+            .field("url", &self.url)
+            .field("root_user", &self.root_user)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TargetDatabase {
+    /// A fresh database on `server` and its root role; `label` (a plain word) names the test
+    /// in the role names.
+    pub async fn create(server: &TestPostgres, label: &str) -> anyhow::Result<TargetDatabase> {
+        let url = server.fresh_database().await?;
+        let suffix = unique_suffix();
+        let target = TargetDatabase {
+            url,
+            root_user: format!("lessor_{label}_root_{suffix}"),
+            root_password: format!("{label}-root-password-{suffix}"),
+            prefix: format!("{label}{suffix}"),
+        };
+        // Both names are the label and our own hex; CREATE ROLE takes no binds.
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "CREATE ROLE \"{}\" WITH LOGIN SUPERUSER PASSWORD '{}'",
+            target.root_user, target.root_password
+        )))
+        .execute(&mut target.admin().await?)
+        .await
+        .with_context(|| format!("creating role {}", target.root_user))?;
+        Ok(target)
+    }
+
+    /// A superuser connection to the database.
+    pub async fn admin(&self) -> anyhow::Result<PgConnection> {
+        PgConnection::connect(&self.url)
+            .await
+            .context("connecting to the target database")
+    }
+
+    /// The engine's `connection_url`: this database, with its username and password templated.
+    pub fn connection_url(&self) -> String {
+        let host_and_db = self
+            .url
+            .split_once('@')
+            .map_or(self.url.as_str(), |(_, rest)| rest);
+        format!("postgresql://{{{{username}}}}:{{{{password}}}}@{host_and_db}")
+    }
+
+    /// The body of `database/config/NAME` for this database: the engine logs in as the root
+    /// role and names the roles it creates `PREFIX_<random>`.
+    pub fn engine_config(&self, allowed_roles: &[&str]) -> serde_json::Value {
+        serde_json::json!({
+            "plugin_name": "postgresql-database-plugin",
+            "connection_url": self.connection_url(),
+            "username": self.root_user,
+            "password": self.root_password,
+            "allowed_roles": allowed_roles,
+            "username_template": format!("{}_{{{{random 12}}}}", self.prefix),
+        })
     }
 }
 
