@@ -107,7 +107,7 @@ impl ReadCache {
     }
 
     /// Caches what a read of `key` found, unless `key` was written since `seen` was taken.
-    pub(crate) fn fill(&self, key: &str, sealed: Arc<[u8]>, seen: u64) {
+    pub(crate) fn fill(&self, key: &str, sealed: Vec<u8>, seen: u64) {
         if !self.enabled() || sealed.len() > MAX_VALUE_BYTES {
             return;
         }
@@ -115,6 +115,7 @@ impl ReadCache {
         if inner.generations[stripe(key)] != seen {
             return;
         }
+        let sealed: Arc<[u8]> = sealed.into();
         let added = sealed.len();
         if let Some(replaced) = inner.entries.insert(key.to_owned(), sealed) {
             inner.bytes -= replaced.len();
@@ -172,8 +173,8 @@ fn stripe(key: &str) -> usize {
 mod tests {
     use super::*;
 
-    fn value(len: usize) -> Arc<[u8]> {
-        vec![7u8; len].into()
+    fn value(len: usize) -> Vec<u8> {
+        vec![7u8; len]
     }
 
     #[test]

@@ -71,7 +71,7 @@ impl UnsealedBarrier {
         };
         let plaintext = self.open(key, &stored)?;
         // Only what authenticated is cached: a tampered row is never served from memory.
-        self.cache.fill(key, stored.into(), seen);
+        self.cache.fill(key, stored, seen);
         Ok(Some(plaintext))
     }
 
