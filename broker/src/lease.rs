@@ -13,6 +13,7 @@
 
 mod expiry;
 mod intents;
+mod locks;
 mod manager;
 mod record;
 mod timer;
@@ -21,7 +22,7 @@ pub use intents::{MountIntents, RequestIntents};
 pub use manager::TOKEN_MOUNT;
 pub(crate) use manager::leased_secret;
 pub use manager::{
-    ExpirationManager, LeaseError, LeaseTarget, Registered, RenewResult, RetryPolicy,
+    ExpirationManager, LEASE_CACHE, LeaseError, LeaseTarget, Registered, RenewResult, RetryPolicy,
 };
 pub use record::{LeaseRecord, LeaseState};
 

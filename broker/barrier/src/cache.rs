@@ -1,16 +1,18 @@
-//! A read cache of sealed values, between the barrier and the backend (Vault's "physical
-//! cache"): a hot token entry, policy, role or key record costs a decryption, not a storage
-//! round trip.
+//! A read cache of sealed values in front of a storage backend (Vault's "physical cache"):
+//! a hot token entry, policy, role, key or lease record costs a decryption, not a storage
+//! round trip. The barrier keeps one for its keyspace; the expiration manager keeps one for
+//! the lease index.
 //!
 //! What it holds is ciphertext exactly as stored, so it keeps no plaintext in memory beyond
 //! what a read already does, and every hit is authenticated again by the decryption. Only
 //! values that decrypted are cached, so a corrupt or tampered row is never served from here.
 //!
-//! Consistency rests on the barrier being the only writer of its backend, which holds for one
-//! unsealed term of one active broker (the cache lives inside the [`UnsealedBarrier`] and
-//! dies with it at seal; a future standby node must drop it on becoming active):
-//! - every write through the barrier invalidates its keys *after* the backend call returns
-//!   (also when it failed, since a failed call may still have committed);
+//! Consistency rests on its owner being the only writer of what it caches, which holds for
+//! one unsealed term of one active broker (each cache lives inside an [`UnsealedBarrier`] or
+//! an expiration manager and dies with it at seal or step-down):
+//! - every write invalidates its keys *after* the backend call returns (also when it failed,
+//!   since a failed call may still have committed), or, when the writer holds the key
+//!   exclusively, replaces the entry with what it wrote ([`ReadCache::replace`]);
 //! - a read that missed notes its key's generation before going to the backend and fills the
 //!   cache only if no write to that key (stripe) happened since, so a read racing a write can
 //!   never put the old value back after the write's invalidation.
@@ -55,7 +57,7 @@ impl Default for CacheLimits {
     }
 }
 
-pub(crate) struct ReadCache {
+pub struct ReadCache {
     limits: CacheLimits,
     inner: Mutex<Inner>,
 }
@@ -66,8 +68,19 @@ struct Inner {
     generations: [u64; STRIPES],
 }
 
+impl std::fmt::Debug for ReadCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = self.inner();
+        f.debug_struct("ReadCache")
+            .field("limits", &self.limits)
+            .field("entries", &inner.entries.len())
+            .field("bytes", &inner.bytes)
+            .finish()
+    }
+}
+
 impl ReadCache {
-    pub(crate) fn new(limits: CacheLimits) -> Self {
+    pub fn new(limits: CacheLimits) -> Self {
         Self {
             limits,
             inner: Mutex::new(Inner {
@@ -78,7 +91,7 @@ impl ReadCache {
         }
     }
 
-    pub(crate) fn limits(&self) -> CacheLimits {
+    pub fn limits(&self) -> CacheLimits {
         self.limits
     }
 
@@ -91,7 +104,7 @@ impl ReadCache {
     }
 
     /// The cached sealed value of `key`, marking it recently used.
-    pub(crate) fn get(&self, key: &str) -> Option<Arc<[u8]>> {
+    pub fn get(&self, key: &str) -> Option<Arc<[u8]>> {
         if !self.enabled() {
             return None;
         }
@@ -99,7 +112,7 @@ impl ReadCache {
     }
 
     /// To be taken before reading `key` from the backend and handed to [`Self::fill`].
-    pub(crate) fn generation(&self, key: &str) -> u64 {
+    pub fn generation(&self, key: &str) -> u64 {
         if !self.enabled() {
             return 0;
         }
@@ -107,7 +120,7 @@ impl ReadCache {
     }
 
     /// Caches what a read of `key` found, unless `key` was written since `seen` was taken.
-    pub(crate) fn fill(&self, key: &str, sealed: Vec<u8>, seen: u64) {
+    pub fn fill(&self, key: &str, sealed: Vec<u8>, seen: u64) {
         if !self.enabled() || sealed.len() > MAX_VALUE_BYTES {
             return;
         }
@@ -115,6 +128,10 @@ impl ReadCache {
         if inner.generations[stripe(key)] != seen {
             return;
         }
+        self.insert(&mut inner, key, sealed);
+    }
+
+    fn insert(&self, inner: &mut Inner, key: &str, sealed: Vec<u8>) {
         let sealed: Arc<[u8]> = sealed.into();
         let added = sealed.len();
         if let Some(replaced) = inner.entries.insert(key.to_owned(), sealed) {
@@ -129,8 +146,27 @@ impl ReadCache {
         }
     }
 
+    /// Caches what a successful write put at `key`. Only for a writer that holds `key`
+    /// exclusively (no other write to it can be in flight), so no older value can land after
+    /// this one; any read of `key` that missed before now will not fill.
+    pub fn replace(&self, key: &str, sealed: Vec<u8>) {
+        if !self.enabled() {
+            return;
+        }
+        let mut inner = self.inner();
+        let stripe = stripe(key);
+        inner.generations[stripe] = inner.generations[stripe].wrapping_add(1);
+        if sealed.len() > MAX_VALUE_BYTES {
+            if let Some(removed) = inner.entries.remove(key) {
+                inner.bytes -= removed.len();
+            }
+            return;
+        }
+        self.insert(&mut inner, key, sealed);
+    }
+
     /// Forgets `key` after a write to it.
-    pub(crate) fn invalidate(&self, key: &str) {
+    pub fn invalidate(&self, key: &str) {
         if !self.enabled() {
             return;
         }
@@ -143,7 +179,7 @@ impl ReadCache {
     }
 
     /// Forgets everything (prefix deletes, seal).
-    pub(crate) fn clear(&self) {
+    pub fn clear(&self) {
         let mut inner = self.inner();
         for generation in &mut inner.generations {
             *generation = generation.wrapping_add(1);
@@ -222,6 +258,23 @@ mod tests {
         let seen = cache.generation("y");
         cache.clear();
         cache.fill("y", value(4), seen);
+        assert_eq!(cache.usage(), (0, 0));
+    }
+
+    #[test]
+    fn a_write_through_replaces_and_blocks_older_reads() {
+        let cache = ReadCache::new(CacheLimits::default());
+        let seen = cache.generation("leases/a");
+        cache.replace("leases/a", value(5));
+        assert_eq!(cache.get("leases/a").as_deref(), Some(&value(5)[..]));
+        // A read that began before the write found the old value: it must not fill.
+        cache.fill("leases/a", value(3), seen);
+        assert_eq!(cache.get("leases/a").as_deref(), Some(&value(5)[..]));
+        assert_eq!(cache.usage(), (1, 5));
+
+        // A value too large to cache drops the old one instead of leaving it behind.
+        cache.replace("leases/a", value(MAX_VALUE_BYTES + 1));
+        assert!(cache.get("leases/a").is_none());
         assert_eq!(cache.usage(), (0, 0));
     }
 

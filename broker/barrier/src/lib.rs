@@ -18,7 +18,7 @@ mod unsealed;
 
 pub use barrier::{Barrier, KEYRING_PATH, ROOT_KEY_PATH, SEAL_CONFIG_PATH, is_reserved};
 pub use blob::{open_blob, seal_blob};
-pub use cache::CacheLimits;
+pub use cache::{CacheLimits, ReadCache};
 pub use error::BarrierError;
 pub use key::{AeadKey, KEY_LEN, RootKey};
 pub use keyring::KeyStatus;

@@ -12,10 +12,11 @@ use super::CoreSettings;
 use super::leasing::{LeaseHooks, MountTarget};
 use crate::audit::Auditor;
 use crate::error::ApiError;
-use crate::lease::{ExpirationManager, RetryPolicy};
+use crate::lease::{ExpirationManager, LEASE_CACHE, RetryPolicy};
 use crate::mount::{Catalog, MountKind, Router};
 use crate::policy_store::PolicyStore;
 use crate::view::BarrierView;
+use lessor_barrier::CacheLimits;
 
 /// Barrier prefixes of the built-in stores.
 pub(crate) const TOKEN_PREFIX: &str = "sys/token/";
@@ -78,6 +79,13 @@ impl Unsealed {
             RetryPolicy {
                 max_attempts: settings.lease_revocation_attempts,
                 ..RetryPolicy::default()
+            },
+            // The lease cache follows the read cache's switch (Vault's physical cache holds
+            // leases too), at its own fixed size.
+            if settings.read_cache.max_entries == 0 {
+                CacheLimits::DISABLED
+            } else {
+                LEASE_CACHE
             },
         );
         tokens.set_hooks(Arc::new(LeaseHooks {

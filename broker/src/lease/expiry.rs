@@ -32,7 +32,7 @@ impl ExpirationManager {
             .into_iter()
             .filter(|row| row.state == LeaseState::Pending)
         {
-            let _guard = self.lock_for(&row.id).lock().await;
+            let _guard = self.lock(&row.id).await;
             match self.load(&row.id).await {
                 Ok(Some(record))
                     if record.state == LeaseState::Pending && record.issue_time < started =>
@@ -129,8 +129,8 @@ impl ExpirationManager {
 
     /// Revokes a due lease, unless a renewal moved it meanwhile.
     async fn expire(&self, id: &str) {
-        let _guard = self.lock_for(id).lock().await;
-        let record = match self.load(id).await {
+        let _guard = self.lock(id).await;
+        let record = match self.load_stored(id).await {
             Ok(Some(record)) => record,
             Ok(None) => return,
             Err(error) => {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use lessor_barrier::UnsealedBarrier;
+use lessor_barrier::{CacheLimits, ReadCache, UnsealedBarrier};
 use lessor_sdk::{Clock, EngineError, LeaseSpec, LeasedSecret, RenewOutcome};
 use lessor_storage::{LeaseIndex, LeaseRow, LeaseState};
 use rand::Rng;
@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use tokio::sync::{Notify, Semaphore};
 
 use super::RECORD_DOMAIN;
+use super::locks::{LeaseGuard, LeaseLocks};
 use super::record::{LeaseRecord, unix_ms};
 use super::timer::TimerQueue;
 
@@ -114,10 +115,16 @@ pub struct RenewResult {
     pub data: Option<lessor_sdk::Map>,
 }
 
-const LOCK_STRIPES: usize = 128;
 /// Revocations one bulk request (revoke-prefix, a token's leases) runs at once, so a large
 /// prefix does not open a connection per lease against the target system.
 const REVOKE_PARALLELISM: usize = 16;
+/// The lease-record cache of a broker whose read cache is on: room for the leases a busy
+/// broker renews, revokes and looks up (a sealed record is a few hundred bytes), in at most a
+/// few megabytes whatever the number of outstanding leases.
+pub const LEASE_CACHE: CacheLimits = CacheLimits {
+    max_entries: 16_384,
+    max_bytes: 8 * 1024 * 1024,
+};
 /// How long after the start the intents of a previous process are reconciled.
 pub const RECONCILE_DELAY: Duration = Duration::from_secs(2);
 
@@ -139,7 +146,13 @@ pub struct ExpirationManager {
     pub(super) pending: Mutex<HashMap<String, (String, OffsetDateTime)>>,
     pub(super) permits: Arc<Semaphore>,
     /// Serialises changes to one lease (renew vs expiry vs revoke) without a global lock.
-    pub(super) locks: Vec<tokio::sync::Mutex<()>>,
+    /// Every write of a lease row happens under its lock (or on an id nobody else knows yet),
+    /// which is what lets `rows` be written through.
+    pub(super) locks: LeaseLocks,
+    /// Sealed lease records by id, as last written or read: a renewal or revocation of a hot
+    /// lease reads no storage. Holds ciphertext only; this manager is the index's only writer
+    /// while it runs, and a node that takes over starts with a new manager.
+    pub(super) rows: ReadCache,
     pub(super) stopped: AtomicBool,
 }
 
@@ -150,8 +163,10 @@ impl ExpirationManager {
         clock: Arc<dyn Clock>,
         target: Arc<dyn LeaseTarget>,
         policy: RetryPolicy,
+        cache: CacheLimits,
     ) -> Arc<Self> {
         Arc::new(Self {
+            rows: ReadCache::new(cache),
             index,
             barrier,
             clock,
@@ -163,9 +178,7 @@ impl ExpirationManager {
             wake: Notify::new(),
             in_flight: Mutex::new(HashSet::new()),
             pending: Mutex::new(HashMap::new()),
-            locks: (0..LOCK_STRIPES)
-                .map(|_| tokio::sync::Mutex::new(()))
-                .collect(),
+            locks: LeaseLocks::default(),
             stopped: AtomicBool::new(false),
         })
     }
@@ -209,12 +222,10 @@ impl ExpirationManager {
         self.clock.now()
     }
 
-    pub(super) fn lock_for(&self, id: &str) -> &tokio::sync::Mutex<()> {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        id.hash(&mut hasher);
-        let stripe = usize::try_from(hasher.finish() % LOCK_STRIPES as u64).unwrap_or(0);
-        &self.locks[stripe]
+    /// Takes the lock of one lease id. Every write of a lease row happens under it (or on
+    /// an id nobody else knows yet).
+    pub(super) async fn lock(&self, id: &str) -> LeaseGuard<'_> {
+        self.locks.lock(id).await
     }
 
     pub(super) fn queue(&self) -> std::sync::MutexGuard<'_, TimerQueue> {
@@ -228,39 +239,70 @@ impl ExpirationManager {
 
     // ---- persistence -------------------------------------------------------------------
 
+    /// Writes a lease row. Callers hold the lease's lock or own a fresh id.
     async fn store(&self, record: &LeaseRecord) -> Result<(), LeaseError> {
         let plaintext = zeroize::Zeroizing::new(serde_json::to_vec(record).map_err(storage)?);
         let value = self
             .barrier
             .seal_record(RECORD_DOMAIN, &record.id, &plaintext)
             .map_err(storage)?;
-        self.index
-            .put_lease(&LeaseRow {
-                id: record.id.clone(),
-                due_at: record.due_at,
-                state: record.state,
-                owner: record.owner.clone(),
-                value,
-            })
-            .await
-            .map_err(storage)
+        let row = LeaseRow {
+            id: record.id.clone(),
+            due_at: record.due_at,
+            state: record.state,
+            owner: record.owner.clone(),
+            value,
+        };
+        match self.index.put_lease(&row).await {
+            Ok(()) => {
+                self.rows.replace(&row.id, row.value);
+                Ok(())
+            }
+            Err(error) => {
+                // It may have committed all the same: the next read goes to storage.
+                self.rows.invalidate(&row.id);
+                Err(storage(error))
+            }
+        }
     }
 
-    /// Loads and authenticates a lease. The sealed record is the truth: a plain column that
-    /// disagrees with it was altered underneath the barrier, and is restored from the record.
-    pub(super) async fn load(&self, id: &str) -> Result<Option<LeaseRecord>, LeaseError> {
-        let Some(row) = self.index.get_lease(id).await.map_err(storage)? else {
-            return Ok(None);
-        };
+    /// Deletes a lease row, and forgets it. Callers hold the lease's lock (but for
+    /// [`Self::forget_token`]: a stale cached token lease is harmless, its expiry reads
+    /// storage).
+    async fn delete(&self, id: &str) -> Result<bool, LeaseError> {
+        let deleted = self.index.delete_lease(id).await;
+        self.rows.invalidate(id);
+        deleted.map_err(storage)
+    }
+
+    fn open(&self, id: &str, sealed: &[u8]) -> Result<LeaseRecord, LeaseError> {
         let plaintext = self
             .barrier
-            .open_record(RECORD_DOMAIN, id, &row.value)
+            .open_record(RECORD_DOMAIN, id, sealed)
             .map_err(|error| {
                 LeaseError::Storage(format!("lease record {id} does not decrypt: {error}"))
             })?;
-        let record: LeaseRecord = serde_json::from_slice(&plaintext).map_err(|error| {
-            LeaseError::Storage(format!("lease record {id} is corrupt: {error}"))
-        })?;
+        serde_json::from_slice(&plaintext)
+            .map_err(|error| LeaseError::Storage(format!("lease record {id} is corrupt: {error}")))
+    }
+
+    /// Loads and authenticates a lease, from the cache when it holds it.
+    pub(super) async fn load(&self, id: &str) -> Result<Option<LeaseRecord>, LeaseError> {
+        match self.rows.get(id) {
+            Some(sealed) => self.open(id, &sealed).map(Some),
+            None => self.load_stored(id).await,
+        }
+    }
+
+    /// Loads and authenticates a lease from storage. The sealed record is the truth: a plain
+    /// column that disagrees with it was altered underneath the barrier, and is restored from
+    /// the record. The expiry path reads this way, since it acts on what the index says is due.
+    pub(super) async fn load_stored(&self, id: &str) -> Result<Option<LeaseRecord>, LeaseError> {
+        let seen = self.rows.generation(id);
+        let Some(row) = self.index.get_lease(id).await.map_err(storage)? else {
+            return Ok(None);
+        };
+        let record = self.open(id, &row.value)?;
         if record.id != row.id
             || record.due_at != row.due_at
             || record.state != row.state
@@ -268,6 +310,8 @@ impl ExpirationManager {
         {
             tracing::warn!(lease_id = %id, "lease index row disagrees with its sealed record; restoring it");
             self.store(&record).await?;
+        } else {
+            self.rows.fill(id, row.value, seen);
         }
         Ok(Some(record))
     }
@@ -345,7 +389,7 @@ impl ExpirationManager {
 
         let (id, issue_time, _guard) = match &spec.intent {
             Some(intent) => {
-                let guard = self.lock_for(intent).lock().await;
+                let guard = self.lock(intent).await;
                 // Under the lease's lock, so an expiry or revocation of the intent has either
                 // finished (and forgotten it) or not started.
                 let remembered = self.pending_intents().remove(intent);
@@ -411,7 +455,7 @@ impl ExpirationManager {
     /// when it expires even if nobody presents it again. Called on create and on renewal.
     pub async fn track_token(&self, hash: &str, expire: OffsetDateTime) -> Result<(), LeaseError> {
         let id = token_lease_id(hash);
-        let _guard = self.lock_for(&id).lock().await;
+        let _guard = self.lock(&id).await;
         let now = self.now();
         // Not renewable here: tokens renew through auth/token/renew*, not sys/leases/renew.
         let record = LeaseRecord::new(
@@ -428,10 +472,11 @@ impl ExpirationManager {
         Ok(())
     }
 
-    /// Drops a token's lease once the token is gone (revoked by a client).
+    /// Drops a token's lease once the token is gone (revoked by a client, or by this very
+    /// lease's expiry, which holds the lease's lock: so this one takes no lock).
     pub async fn forget_token(&self, hash: &str) -> Result<(), LeaseError> {
         let id = token_lease_id(hash);
-        self.index.delete_lease(&id).await.map_err(storage)?;
+        self.delete(&id).await?;
         self.queue().remove(&id);
         Ok(())
     }
@@ -450,8 +495,9 @@ impl ExpirationManager {
 
     // ---- client operations -------------------------------------------------------------
 
+    /// What storage holds for a lease (an operator's question, so not the cache's answer).
     pub async fn lookup(&self, id: &str) -> Result<LeaseRecord, LeaseError> {
-        match self.load(id).await? {
+        match self.load_stored(id).await? {
             Some(record) if record.state != LeaseState::Pending => Ok(record),
             _ => Err(LeaseError::NotFound),
         }
@@ -506,7 +552,7 @@ impl ExpirationManager {
         id: &str,
         increment: Option<Duration>,
     ) -> Result<RenewResult, LeaseError> {
-        let _guard = self.lock_for(id).lock().await;
+        let _guard = self.lock(id).await;
         let mut record = match self.load(id).await? {
             Some(record) if record.state == LeaseState::Active => record,
             Some(record) if record.state == LeaseState::Irrevocable => {
@@ -582,7 +628,7 @@ impl ExpirationManager {
         let manager = Arc::clone(self);
         tokio::spawn(async move {
             for id in ids {
-                let _guard = manager.lock_for(&id).lock().await;
+                let _guard = manager.lock(&id).await;
                 match manager.load(&id).await {
                     Ok(Some(record)) if record.state == LeaseState::Pending => {
                         if let Err(error) = manager.revoke_loaded(record).await {
@@ -600,7 +646,7 @@ impl ExpirationManager {
 
     /// Revokes one lease now (Vault's `sync=true`): the engine first, then the index.
     pub async fn revoke(&self, id: &str) -> Result<(), LeaseError> {
-        let _guard = self.lock_for(id).lock().await;
+        let _guard = self.lock(id).await;
         let Some(record) = self.load(id).await? else {
             // Revoking a lease that is gone is success, as in Vault.
             return Ok(());
@@ -613,7 +659,7 @@ impl ExpirationManager {
         self.pending_intents().remove(&record.id);
         match self.target.revoke(&record).await {
             Ok(()) => {
-                self.index.delete_lease(&record.id).await.map_err(storage)?;
+                self.delete(&record.id).await?;
                 self.queue().remove(&record.id);
                 tracing::info!(lease_id = %record.id, "lease revoked");
                 Ok(())
@@ -719,9 +765,9 @@ impl ExpirationManager {
                 return Ok(removed);
             }
             for id in ids {
-                let _guard = self.lock_for(&id).lock().await;
+                let _guard = self.lock(&id).await;
                 self.pending_intents().remove(&id);
-                if self.index.delete_lease(&id).await.map_err(storage)? {
+                if self.delete(&id).await? {
                     removed += 1;
                 }
                 self.queue().remove(&id);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use lessor_barrier::{Barrier, RootKey};
 use lessor_sdk::{Clock, EngineError, LeaseSpec, ManualClock, RenewOutcome};
-use lessor_storage::{LeaseIndex, LeaseState, MemoryBackend};
+use lessor_storage::{LeaseIndex, LeaseRow, LeaseState, MemoryBackend, StorageError};
 use time::macros::datetime;
 
 use super::*;
@@ -91,6 +91,7 @@ async fn harness(failures: u32) -> Harness {
             max_attempts: 3,
             ..RetryPolicy::default()
         },
+        LEASE_CACHE,
     );
     Harness {
         manager,
@@ -422,6 +423,7 @@ async fn only_the_near_future_is_held_in_memory() {
         h.clock.clone(),
         h.target.clone(),
         RetryPolicy::default(),
+        LEASE_CACHE,
     );
     fresh.tick().await;
     assert_eq!(
@@ -458,6 +460,7 @@ async fn intents_left_by_a_previous_process_are_revoked_at_start() {
         h.clock.clone(),
         h.target.clone(),
         RetryPolicy::default(),
+        LEASE_CACHE,
     );
     let in_flight = fresh
         .begin_intent(
@@ -507,4 +510,216 @@ async fn prefixes_are_paths_not_strings() {
         h.manager.revoke_force("/").await,
         Err(LeaseError::Invalid(_))
     ));
+}
+
+/// A lease index that counts reads of single leases, over memory storage.
+#[derive(Debug)]
+struct CountingIndex {
+    inner: Arc<MemoryBackend>,
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+impl CountingIndex {
+    fn reads(&self) -> usize {
+        self.reads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl LeaseIndex for CountingIndex {
+    async fn put_lease(&self, row: &LeaseRow) -> Result<(), StorageError> {
+        self.inner.put_lease(row).await
+    }
+    async fn put_leases(&self, rows: &[LeaseRow]) -> Result<(), StorageError> {
+        self.inner.put_leases(rows).await
+    }
+    async fn get_lease(&self, id: &str) -> Result<Option<LeaseRow>, StorageError> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.get_lease(id).await
+    }
+    async fn delete_lease(&self, id: &str) -> Result<bool, StorageError> {
+        self.inner.delete_lease(id).await
+    }
+    async fn leases_due_before(
+        &self,
+        before: i64,
+        limit: usize,
+    ) -> Result<Vec<LeaseRow>, StorageError> {
+        self.inner.leases_due_before(before, limit).await
+    }
+    async fn lease_ids_with_prefix(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError> {
+        self.inner.lease_ids_with_prefix(prefix, after, limit).await
+    }
+    async fn list_leases(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        self.inner.list_leases(prefix).await
+    }
+    async fn lease_ids_by_owner(&self, owner: &str) -> Result<Vec<String>, StorageError> {
+        self.inner.lease_ids_by_owner(owner).await
+    }
+    async fn count_leases(
+        &self,
+        prefix: &str,
+        state: Option<LeaseState>,
+    ) -> Result<u64, StorageError> {
+        self.inner.count_leases(prefix, state).await
+    }
+    async fn lease_state_counts(&self) -> Result<(u64, u64, u64), StorageError> {
+        self.inner.lease_state_counts().await
+    }
+}
+
+async fn counting_manager(
+    cache: lessor_barrier::CacheLimits,
+) -> (Arc<ExpirationManager>, Arc<CountingIndex>, Arc<ManualClock>) {
+    let h = harness(0).await;
+    let index = Arc::new(CountingIndex {
+        inner: h.storage.clone(),
+        reads: Default::default(),
+    });
+    let manager = ExpirationManager::new(
+        index.clone(),
+        h.manager.barrier.clone(),
+        h.clock.clone(),
+        h.target.clone(),
+        RetryPolicy::default(),
+        cache,
+    );
+    (manager, index, h.clock)
+}
+
+#[tokio::test]
+async fn hot_leases_renew_and_revoke_without_reading_storage() {
+    let (manager, index, _clock) = counting_manager(LEASE_CACHE).await;
+    let lease = manager
+        .register("database/", "creds/app", spec(60), None)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        manager
+            .renew(&lease.lease_id, Some(Duration::from_secs(120)))
+            .await
+            .unwrap();
+    }
+    manager.revoke(&lease.lease_id).await.unwrap();
+    assert_eq!(index.reads(), 0, "every read was served by the cache");
+    // Gone from the cache with the row: renewing it now is refused, from storage.
+    assert!(matches!(
+        manager.renew(&lease.lease_id, None).await,
+        Err(LeaseError::Invalid(_))
+    ));
+    assert_eq!(index.reads(), 1);
+
+    // The same with the cache off: every operation reads its lease.
+    let (manager, index, _clock) = counting_manager(lessor_barrier::CacheLimits::DISABLED).await;
+    let lease = manager
+        .register("database/", "creds/app", spec(60), None)
+        .await
+        .unwrap();
+    manager.renew(&lease.lease_id, None).await.unwrap();
+    manager.revoke(&lease.lease_id).await.unwrap();
+    assert_eq!(index.reads(), 2);
+}
+
+#[tokio::test]
+async fn a_renewal_through_the_cache_is_what_storage_holds() {
+    let (manager, index, clock) = counting_manager(LEASE_CACHE).await;
+    let lease = manager
+        .register("database/", "creds/app", spec(60), None)
+        .await
+        .unwrap();
+    manager
+        .renew(&lease.lease_id, Some(Duration::from_secs(200)))
+        .await
+        .unwrap();
+    // lookup reads storage: it sees the renewal the cache served.
+    let stored = manager.lookup(&lease.lease_id).await.unwrap();
+    assert_eq!(stored.expire_time, clock.now() + Duration::from_secs(200));
+    assert_eq!(index.reads(), 1);
+}
+
+/// Revokes a token's leases from inside the token lease's own revocation, as the broker's
+/// token store does (through its hooks).
+#[derive(Debug, Default)]
+struct TokenTarget {
+    manager: std::sync::OnceLock<std::sync::Weak<ExpirationManager>>,
+    revoked: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl LeaseTarget for TokenTarget {
+    async fn revoke(&self, record: &LeaseRecord) -> Result<(), EngineError> {
+        if record.mount == TOKEN_MOUNT {
+            let manager = self
+                .manager
+                .get()
+                .and_then(std::sync::Weak::upgrade)
+                .unwrap();
+            let hash = record.payload["hash"].as_str().unwrap();
+            manager.revoke_owner(hash).await.unwrap();
+            manager.forget_token(hash).await.unwrap();
+        }
+        self.revoked.lock().unwrap().push(record.id.clone());
+        Ok(())
+    }
+
+    async fn renew(
+        &self,
+        _record: &LeaseRecord,
+        _increment: Option<Duration>,
+    ) -> Result<RenewOutcome, EngineError> {
+        Err(EngineError::Internal("not renewable here".into()))
+    }
+
+    fn max_lease_ttl(&self, _mount: &str) -> Option<Duration> {
+        Some(Duration::from_secs(3600))
+    }
+}
+
+#[tokio::test]
+async fn an_expiring_token_revokes_its_many_leases_without_deadlock() {
+    let h = harness(0).await;
+    let target = Arc::new(TokenTarget::default());
+    let manager = ExpirationManager::new(
+        h.storage.clone(),
+        h.manager.barrier.clone(),
+        h.clock.clone(),
+        target.clone(),
+        RetryPolicy::default(),
+        LEASE_CACHE,
+    );
+    target.manager.set(Arc::downgrade(&manager)).unwrap();
+    let expiry = h.clock.now() + Duration::from_secs(30);
+    manager.track_token("tokenhash", expiry).await.unwrap();
+    // Enough leases that, with a fixed array of lock stripes, one would share the token
+    // lease's stripe and its revocation would wait on the lock its caller holds.
+    for _ in 0..300 {
+        manager
+            .register(
+                "database/",
+                "creds/app",
+                spec(300),
+                Some(("tokenhash".into(), Some(expiry + Duration::from_secs(60)))),
+            )
+            .await
+            .unwrap();
+    }
+    h.advance(31);
+    manager.tick().await;
+    let finished = tokio::time::timeout(Duration::from_secs(10), async {
+        while !manager.in_flight.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(
+        finished.is_ok(),
+        "the token lease's revocation never finished"
+    );
+    assert_eq!(target.revoked.lock().unwrap().len(), 301);
+    assert_eq!(manager.count("", None).await.unwrap(), 0);
 }
