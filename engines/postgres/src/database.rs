@@ -255,23 +255,29 @@ impl RoleManager for PgRoleManager {
             .map_err(|error| TargetError::Upstream(error.0))?;
         let doing = format!("dropping user {username:?}");
         if !custom.is_empty() {
-            // Custom statements may not cope with a missing role; a role that is gone is
-            // revoked, so they run only for one that exists.
+            let Err(error) = self.transaction(client, &custom).await else {
+                return Ok(());
+            };
+            // Custom statements may not cope with a missing role, and a role that is gone is
+            // revoked: a failure is success when the role no longer exists. Asked only after
+            // a failure, so a revocation costs the target one round trip.
             let exists = client
                 .query_opt(
                     "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1",
                     &[&username],
                 )
                 .await
-                .map_err(|error| self.upstream(&doing, &error, &[]))?
+                .map_err(|check| self.upstream(&doing, &check, &[]))?
                 .is_some();
-            if !exists {
-                return Ok(());
-            }
-            return self
-                .transaction(client, &custom)
-                .await
-                .map_err(|error| self.upstream(&doing, &error, &[]));
+            return if exists {
+                Err(self.upstream(&doing, &error, &[]))
+            } else {
+                tracing::debug!(
+                    username,
+                    "custom revocation failed on a role that is already gone"
+                );
+                Ok(())
+            };
         }
         // One round trip: stop new logins (committed before anything else happens) and end
         // the user's sessions. A role that does not exist fails the ALTER: already revoked.

@@ -100,8 +100,35 @@ async fn custom_revocation_statements_run_and_survive_role_deletion() {
         .unwrap()
         .get(0);
     assert_eq!(recorded, username);
-    // Already gone: the custom statements are not run again, and that is success.
+    // Already gone: the statements fail on the missing role, their transaction leaves
+    // nothing behind, and that is success.
     h.engine.revoke(&h.ctx, &secret).await.unwrap();
+    let rows: i64 = h
+        .admin()
+        .await
+        .query_one("SELECT count(*) FROM revoked", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1, "the second run was rolled back");
+}
+
+#[tokio::test]
+async fn custom_revocation_that_fails_on_a_live_role_is_an_error() {
+    let h = Harness::new().await;
+    h.configure(json!({})).await;
+    h.role(
+        "broken",
+        json!({"revocation_statements": ["SELECT 1/0", "DROP ROLE \"{{name}}\""]}),
+    )
+    .await;
+    let (username, _, secret) = h.creds("broken").await;
+    let error = h.engine.revoke(&h.ctx, &secret).await.unwrap_err();
+    assert!(error.to_string().contains("division by zero"), "{error}");
+    assert!(
+        h.role_exists(&username).await,
+        "the role must survive a failed revocation"
+    );
 }
 
 #[tokio::test]
