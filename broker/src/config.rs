@@ -11,8 +11,9 @@ use std::time::Duration;
 pub use file::ConfigFile;
 use file::{ListenerFile, StorageFile};
 
-/// Where the broker keeps its (encrypted) data.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the broker keeps its (encrypted) data. Its `Debug` hides the password a PostgreSQL
+/// connection URL may carry.
+#[derive(Clone, PartialEq, Eq)]
 pub enum StorageConfig {
     Sqlite {
         path: PathBuf,
@@ -22,6 +23,44 @@ pub enum StorageConfig {
         max_connections: u32,
     },
     Memory,
+}
+
+impl std::fmt::Debug for StorageConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite { path } => f.debug_struct("Sqlite").field("path", path).finish(),
+            Self::Postgres {
+                connection_url,
+                max_connections,
+            } => f
+                .debug_struct("Postgres")
+                .field("connection_url", &redacted_url(connection_url))
+                .field("max_connections", max_connections)
+                .finish(),
+            Self::Memory => f.write_str("Memory"),
+        }
+    }
+}
+
+/// A PostgreSQL connection string fit for logs and `Debug`: a URL keeps its scheme, host,
+/// port and database and loses its user information; a keyword/value string that names a
+/// password is not shown at all.
+pub(crate) fn redacted_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(authority_end);
+        let host = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        let path = path.split_once('?').map_or(path, |(path, _)| path);
+        let hidden = if authority.contains('@') { "***@" } else { "" };
+        return format!("{scheme}://{hidden}{host}{path}");
+    }
+    if url.to_ascii_lowercase().contains("password") {
+        "(connection string with a password, not shown)".to_string()
+    } else {
+        url.to_string()
+    }
 }
 
 /// How the HTTP listener is served.

@@ -54,7 +54,7 @@ pub(super) struct SqliteFile {
     pub(super) ha_enabled: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PostgresFile {
     pub(super) connection_url: String,
@@ -62,6 +62,16 @@ pub(super) struct PostgresFile {
     /// Active/standby over this database (Vault spells it as a string: `"true"`).
     #[serde(default, deserialize_with = "flexible_bool")]
     pub(super) ha_enabled: bool,
+}
+
+impl std::fmt::Debug for PostgresFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresFile")
+            .field("connection_url", &super::redacted_url(&self.connection_url))
+            .field("max_parallel", &self.max_parallel)
+            .field("ha_enabled", &self.ha_enabled)
+            .finish()
+    }
 }
 
 #[derive(Debug, Deserialize)]

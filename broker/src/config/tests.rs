@@ -320,3 +320,34 @@ fn forwarded_for_authorized_addresses_as_a_list_or_a_string() {
     let config = parse("storage \"inmem\" {}\nlistener \"tcp\" {\n tls_disable = true\n}").unwrap();
     assert!(config.listener.x_forwarded_for_authorized_addrs.is_empty());
 }
+
+#[test]
+fn debug_output_never_shows_a_storage_password() {
+    let config = parse(
+        "storage \"postgresql\" {\n connection_url = \"postgres://lessor:s3cr3t-pw@db.internal:5432/lessor?sslmode=require\"\n}\nlistener \"tcp\" {\n tls_disable = true\n}\n",
+    )
+    .unwrap();
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("s3cr3t-pw"), "{shown}");
+    assert!(!shown.contains("lessor:"), "{shown}");
+    assert!(
+        shown.contains("postgres://***@db.internal:5432/lessor"),
+        "{shown}"
+    );
+
+    let file: ConfigFile = hcl::from_str(
+        "storage \"postgresql\" {\n connection_url = \"host=db password=s3cr3t-pw dbname=lessor\"\n}\n",
+    )
+    .unwrap();
+    let shown = format!("{file:?}");
+    assert!(!shown.contains("s3cr3t-pw"), "{shown}");
+
+    assert_eq!(
+        redacted_url("postgres://db.internal/lessor"),
+        "postgres://db.internal/lessor"
+    );
+    assert_eq!(
+        redacted_url("host=db dbname=lessor"),
+        "host=db dbname=lessor"
+    );
+}
