@@ -235,7 +235,7 @@ class Server:
     def log_path(self) -> Path:
         return self.workdir / f"{self.name.lower()}.log"
 
-    def config_text(self, pg: Postgres, pool: int, bao_disable_cache: bool) -> str:
+    def config_text(self, pg: Postgres, pool: int, disable_cache: bool) -> str:
         url = pg.url(self.database)
         # The same settings for both; only the spelling of max_parallel differs (OpenBao reads
         # storage options as strings, Lessor's config is typed). No disable_mlock: OpenBao 2.x
@@ -252,11 +252,11 @@ class Server:
             f"}}\n"
             f'api_addr = "{self.addr}"\n'
             f'log_level = "warn"\n'
-            # OpenBao keeps an in-memory LRU of storage reads by default; Lessor has none.
-            + ("disable_cache = true\n" if bao_disable_cache and self.name == "OpenBao" else "")
+            # Both keep an in-memory cache of storage reads by default (same option name).
+            + ("disable_cache = true\n" if disable_cache else "")
         )
 
-    def start(self, pg: Postgres, pool: int, bao_disable_cache: bool) -> None:
+    def start(self, pg: Postgres, pool: int, disable_cache: bool) -> None:
         # Otherwise the readiness probe below could be answered by whatever already listens
         # there, and we would benchmark the wrong process.
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -264,7 +264,7 @@ class Server:
                 raise BenchError(f"port {self.port} is already in use; pick another with "
                                  "the script's port option")
         config = self.workdir / f"{self.name.lower()}.hcl"
-        config.write_text(self.config_text(pg, pool, bao_disable_cache))
+        config.write_text(self.config_text(pg, pool, disable_cache))
         log_file = self.log_path.open("w")
         log(f"starting {self.name}: {self.binary} server -config {config}")
         self.process = subprocess.Popen(
@@ -461,8 +461,8 @@ def render(args, rows: list[dict], servers: list[Server], meta: dict) -> str:
         f"Each scenario: {args.warmup} s warm-up, then {args.duration} s measured with wrk "
         f"({args.threads} threads, N keep-alive connections = concurrency), 127.0.0.1 only. "
         f"Both servers on PostgreSQL storage (own fresh database each, max_parallel = "
-        f"{args.pool}), TLS off, log level warn, no audit device. OpenBao storage read cache: "
-        f"{'off (--bao-disable-cache)' if args.bao_disable_cache else 'on (its default; Lessor has none)'}.",
+        f"{args.pool}), TLS off, log level warn, no audit device. Storage read caches: "
+        f"{'off for both (--disable-cache)' if args.disable_cache else 'on for both (their default)'}.",
         "",
         *busy_warning(meta),
         "Ratios are Lessor / OpenBao: above 1 means Lessor does more for req/s; below 1 means "
@@ -544,8 +544,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--pool", type=int, default=16,
                         help="max_parallel (PostgreSQL connections) for both servers")
-    parser.add_argument("--bao-disable-cache", action="store_true",
-                        help="turn off OpenBao's storage read cache (Lessor has none)")
+    parser.add_argument("--disable-cache", action="store_true",
+                        help="turn off both servers' storage read caches (disable_cache)")
     parser.add_argument("--lessor-port", type=int, default=8300)
     parser.add_argument("--bao-port", type=int, default=8400)
     parser.add_argument("--skip-build", action="store_true",
@@ -596,7 +596,7 @@ def main() -> int:
         pg.psql(servers[1].database, OPENBAO_DDL)
         for server in servers:
             started.append(server)
-            server.start(pg, args.pool, args.bao_disable_cache)
+            server.start(pg, args.pool, args.disable_cache)
             prepare(server)
             server.rss["idle_rss"] = server.memory()["VmRSS"]
             log(f"{server.name} ready on {server.addr}, RSS {mib(server.rss['idle_rss'])} MiB")
