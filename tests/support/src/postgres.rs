@@ -115,11 +115,19 @@ impl TestPostgres {
     }
 
     /// Creates an empty database with a unique name and returns its connection URL.
+    ///
+    /// The name carries its creation time, so the first call of a test process can drop what
+    /// earlier runs left behind on a long-lived server (each run leaves dozens of databases,
+    /// and CI shares the machine's disk); see [`sweep_stale_databases`].
     pub async fn fresh_database(&self) -> anyhow::Result<String> {
-        let name = format!("lessor_test_{:016x}", rand::random::<u64>());
+        let now = unix_now();
+        let name = format!("{DATABASE_PREFIX}{now:x}_{:08x}", rand::random::<u32>());
         let mut conn = PgConnection::connect(&self.admin_url())
             .await
             .context("connecting to create a test database")?;
+        SWEPT
+            .get_or_init(|| sweep_stale_databases(&mut conn, now))
+            .await;
         // The name is our own hex, so splicing it in is safe; CREATE DATABASE takes no binds.
         sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
             .execute(&mut conn)
@@ -127,6 +135,47 @@ impl TestPostgres {
             .with_context(|| format!("creating database {name}"))?;
         conn.close().await?;
         Ok(self.url(&name))
+    }
+}
+
+const DATABASE_PREFIX: &str = "lessor_test_";
+/// Older test databases belong to runs that ended: no test run lasts this long.
+const STALE_AFTER_SECS: u64 = 6 * 3600;
+static SWEPT: OnceCell<()> = OnceCell::const_new();
+
+fn unix_now() -> u64 {
+    use lessor_sdk::Clock;
+    u64::try_from(lessor_sdk::SystemClock.now().unix_timestamp()).unwrap_or(0)
+}
+
+/// Drops test databases created more than [`STALE_AFTER_SECS`] before `now` (or named the old
+/// way, without a time). Without `FORCE`: a database somebody is still connected to stays.
+/// Failures are ignored; sweeping is housekeeping, not part of any test.
+async fn sweep_stale_databases(conn: &mut PgConnection, now: u64) {
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT datname::text FROM pg_catalog.pg_database WHERE starts_with(datname, $1)",
+    )
+    .bind(DATABASE_PREFIX)
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap_or_default();
+    for name in names {
+        let Some(rest) = name.strip_prefix(DATABASE_PREFIX) else {
+            continue;
+        };
+        // Only names of the two shapes this module makes: hex digits and underscores.
+        let ours = rest
+            .bytes()
+            .all(|byte| byte.is_ascii_hexdigit() || byte == b'_');
+        let created = rest
+            .split_once('_')
+            .and_then(|(time, _)| u64::from_str_radix(time, 16).ok());
+        let stale = created.is_none_or(|created| now.saturating_sub(created) > STALE_AFTER_SECS);
+        if stale && ours {
+            let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\"")))
+                .execute(&mut *conn)
+                .await;
+        }
     }
 }
 
@@ -452,6 +501,42 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(tables, 0);
+    }
+
+    #[tokio::test]
+    async fn the_sweep_drops_only_stale_test_databases() {
+        let pg = TestPostgres::shared().await.unwrap();
+        let fresh = database_name(&pg.fresh_database().await.unwrap()).await;
+        let now = unix_now();
+        let old = format!(
+            "{DATABASE_PREFIX}{:x}_{:08x}",
+            now - STALE_AFTER_SECS - 60,
+            rand::random::<u32>()
+        );
+        let mut conn = PgConnection::connect(&pg.admin_url()).await.unwrap();
+        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{old}\"")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sweep_stale_databases(&mut conn, now).await;
+        let exists = |name: String| {
+            let admin = pg.admin_url();
+            async move {
+                let mut conn = PgConnection::connect(&admin).await.unwrap();
+                sqlx::query_scalar::<_, bool>(
+                    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1)",
+                )
+                .bind(name)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+            }
+        };
+        assert!(
+            !exists(old).await,
+            "a database from a run hours ago is dropped"
+        );
+        assert!(exists(fresh).await, "this run's database stays");
     }
 
     #[tokio::test]
