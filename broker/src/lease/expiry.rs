@@ -13,38 +13,50 @@ use super::ExpirationManager;
 use super::manager::{LeaseError, storage};
 use super::record::unix_ms;
 
+/// Pending leases read per page while reconciling a previous process's intents.
+const RECONCILE_PAGE: usize = 500;
+
 impl ExpirationManager {
     /// Revokes the intents a previous broker process left pending. Their requests died with
     /// that process (a crash, a kill, a restart mid-request) and will never finish, so there
     /// is no reason to wait for their intent TTL. Intents begun by this process since `started`
-    /// are left alone: their requests are still running.
+    /// are left alone: their requests are still running. Walks the pending leases a page at a
+    /// time through the state index, so memory stays flat however many leases are due soon.
     pub(super) async fn reconcile_intents(&self, started: OffsetDateTime) {
-        let horizon = unix_ms(started + self.policy.intent_ttl + Duration::from_secs(60));
-        let rows = match self.index.leases_due_before(horizon, usize::MAX).await {
-            Ok(rows) => rows,
-            Err(error) => {
-                tracing::error!(%error, "reading pending lease intents failed; they expire normally");
-                return;
-            }
-        };
         let mut reconciled = 0usize;
-        for row in rows
-            .into_iter()
-            .filter(|row| row.state == LeaseState::Pending)
-        {
-            let _guard = self.lock(&row.id).await;
-            match self.load(&row.id).await {
-                Ok(Some(record))
-                    if record.state == LeaseState::Pending && record.issue_time < started =>
-                {
-                    if self.revoke_loaded(record).await.is_ok() {
-                        reconciled += 1;
+        let mut after: Option<String> = None;
+        loop {
+            let ids = match self
+                .index
+                .lease_ids_in_state(LeaseState::Pending, after.as_deref(), RECONCILE_PAGE)
+                .await
+            {
+                Ok(ids) => ids,
+                Err(error) => {
+                    tracing::error!(%error, "reading pending lease intents failed; they expire normally");
+                    break;
+                }
+            };
+            let full = ids.len() >= RECONCILE_PAGE;
+            for id in &ids {
+                let _guard = self.lock(id).await;
+                match self.load_stored(id).await {
+                    Ok(Some(record))
+                        if record.state == LeaseState::Pending && record.issue_time < started =>
+                    {
+                        if self.revoke_loaded(record).await.is_ok() {
+                            reconciled += 1;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::error!(lease_id = %id, %error, "cannot load a pending intent")
                     }
                 }
-                Ok(_) => {}
-                Err(error) => {
-                    tracing::error!(lease_id = %row.id, %error, "cannot load a pending intent")
-                }
+            }
+            match ids.into_iter().last() {
+                Some(last) if full => after = Some(last),
+                _ => break,
             }
         }
         if reconciled > 0 {

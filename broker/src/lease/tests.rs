@@ -561,6 +561,14 @@ impl LeaseIndex for CountingIndex {
     async fn lease_ids_by_owner(&self, owner: &str) -> Result<Vec<String>, StorageError> {
         self.inner.lease_ids_by_owner(owner).await
     }
+    async fn lease_ids_in_state(
+        &self,
+        state: LeaseState,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError> {
+        self.inner.lease_ids_in_state(state, after, limit).await
+    }
     async fn count_leases(
         &self,
         prefix: &str,
@@ -722,4 +730,44 @@ async fn an_expiring_token_revokes_its_many_leases_without_deadlock() {
     );
     assert_eq!(target.revoked.lock().unwrap().len(), 301);
     assert_eq!(manager.count("", None).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn reconciling_walks_every_page_of_pending_intents() {
+    let h = harness(0).await;
+    let mut orphans = Vec::new();
+    for index in 0..1_201 {
+        orphans.push(
+            h.manager
+                .begin_intent(
+                    "database/",
+                    "creds/app",
+                    "creds",
+                    serde_json::json!({ "username": format!("v-{index}") }),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    h.advance(5);
+    let fresh = ExpirationManager::new(
+        h.storage.clone(),
+        h.manager.barrier.clone(),
+        h.clock.clone(),
+        h.target.clone(),
+        RetryPolicy::default(),
+        LEASE_CACHE,
+    );
+    fresh.reconcile_intents(h.clock.now()).await;
+    let mut revoked = h.target.revoked();
+    revoked.sort();
+    orphans.sort();
+    assert_eq!(revoked, orphans, "every intent, across three pages, once");
+    assert_eq!(
+        h.storage
+            .count_leases("", Some(LeaseState::Pending))
+            .await
+            .unwrap(),
+        0
+    );
 }

@@ -133,6 +133,14 @@ pub trait LeaseIndex: Send + Sync + std::fmt::Debug + 'static {
     async fn list_leases(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
     /// Ids of the leases owned by `owner`, in order.
     async fn lease_ids_by_owner(&self, owner: &str) -> Result<Vec<String>, StorageError>;
+    /// Ids of the leases in `state`, in order, strictly after `after` when given, at most
+    /// `limit` (paged like [`lease_ids_with_prefix`](Self::lease_ids_with_prefix)).
+    async fn lease_ids_in_state(
+        &self,
+        state: LeaseState,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError>;
     /// How many ids start with `prefix`, counting only leases in `state` when given.
     async fn count_leases(
         &self,

@@ -168,6 +168,27 @@ impl LeaseIndex for MemoryBackend {
             .collect())
     }
 
+    async fn lease_ids_in_state(
+        &self,
+        state: LeaseState,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError> {
+        let start = match after {
+            Some(after) => Bound::Excluded(after.to_owned()),
+            None => Bound::Unbounded,
+        };
+        Ok(self
+            .leases
+            .read()
+            .by_id
+            .range((start, Bound::Unbounded))
+            .filter(|(_, row)| row.state == state)
+            .take(limit)
+            .map(|(id, _)| id.clone())
+            .collect())
+    }
+
     async fn count_leases(
         &self,
         prefix: &str,

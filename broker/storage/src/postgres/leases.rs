@@ -27,6 +27,9 @@ const IDS_IN_RANGE: &str =
     "SELECT id FROM lessor_leases WHERE id >= $1 AND id < $2 ORDER BY id LIMIT $3";
 const IDS_FROM: &str = "SELECT id FROM lessor_leases WHERE id >= $1 ORDER BY id LIMIT $2";
 const BY_OWNER: &str = "SELECT id FROM lessor_leases WHERE owner = $1 ORDER BY id";
+/// Ids are never empty, so `id > ''` starts at the first one.
+const IN_STATE: &str =
+    "SELECT id FROM lessor_leases WHERE state = $1 AND id > $2 ORDER BY id LIMIT $3";
 const COUNT_IN_RANGE: &str = "SELECT count(*) FROM lessor_leases WHERE id >= $1 AND id < $2";
 const COUNT_FROM: &str = "SELECT count(*) FROM lessor_leases WHERE id >= $1";
 const COUNT_STATE_IN_RANGE: &str =
@@ -155,6 +158,21 @@ impl LeaseIndex for PostgresBackend {
             .fetch_all(&self.pool)
             .await
             .map_err(StorageError::database("read a token's leases"))
+    }
+
+    async fn lease_ids_in_state(
+        &self,
+        state: LeaseState,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError> {
+        sqlx::query_scalar(IN_STATE)
+            .bind(state.code())
+            .bind(after.unwrap_or_default())
+            .bind(lease::sql_limit(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StorageError::database("list leases by state"))
     }
 
     async fn count_leases(
@@ -313,6 +331,17 @@ mod tests {
             )
             .await;
             assert!(counted.contains("lessor_leases_state"), "{mode}: {counted}");
+
+            let pending = plan(
+                &backend,
+                IN_STATE,
+                "smallint, text, bigint",
+                "0, '', 1000",
+                mode,
+            )
+            .await;
+            assert!(pending.contains("lessor_leases_state"), "{mode}: {pending}");
+            assert!(!pending.contains("Seq Scan"), "{mode}: {pending}");
         }
 
         // And the answers themselves, against a plain computation.

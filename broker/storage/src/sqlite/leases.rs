@@ -28,6 +28,9 @@ const IDS_IN_RANGE: &str =
     "SELECT id FROM lessor_leases WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT ?3";
 const IDS_FROM: &str = "SELECT id FROM lessor_leases WHERE id >= ?1 ORDER BY id LIMIT ?2";
 const BY_OWNER: &str = "SELECT id FROM lessor_leases WHERE owner = ?1 ORDER BY id";
+/// Ids are never empty, so `id > ''` starts at the first one.
+const IN_STATE: &str =
+    "SELECT id FROM lessor_leases WHERE state = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
 const COUNT_IN_RANGE: &str = "SELECT count(*) FROM lessor_leases WHERE id >= ?1 AND id < ?2";
 const COUNT_FROM: &str = "SELECT count(*) FROM lessor_leases WHERE id >= ?1";
 const COUNT_STATE_IN_RANGE: &str =
@@ -178,6 +181,21 @@ impl LeaseIndex for SqliteBackend {
             .fetch_all(&self.readers)
             .await
             .map_err(StorageError::database("read a token's leases"))
+    }
+
+    async fn lease_ids_in_state(
+        &self,
+        state: LeaseState,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError> {
+        sqlx::query_scalar(IN_STATE)
+            .bind(state.code())
+            .bind(after.unwrap_or_default())
+            .bind(lease::sql_limit(limit))
+            .fetch_all(&self.readers)
+            .await
+            .map_err(StorageError::database("list leases by state"))
     }
 
     async fn count_leases(

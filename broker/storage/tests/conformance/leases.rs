@@ -489,6 +489,34 @@ pub async fn lease_counts(index: &dyn LeaseIndex) {
     assert_eq!(count("none/", None).await, 0);
     assert_eq!(index.lease_state_counts().await.unwrap(), (10, 10, 14));
 
+    // Paging through one state: pages of 4 cover exactly the pending ids, in order.
+    let mut pending = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = index
+            .lease_ids_in_state(LeaseState::Pending, after.as_deref(), 4)
+            .await
+            .unwrap();
+        assert!(page.len() <= 4);
+        let Some(last) = page.last().cloned() else {
+            break;
+        };
+        pending.extend(page);
+        after = Some(last);
+    }
+    let expected: Vec<String> = (0..30)
+        .filter(|i| i % 3 == 0)
+        .map(|i| format!("db/creds/app/{i:02}"))
+        .collect();
+    assert_eq!(pending, expected);
+    assert_eq!(
+        index
+            .lease_ids_in_state(LeaseState::Irrevocable, Some("db/creds/app_/1"), 10)
+            .await
+            .unwrap(),
+        vec!["db/creds/apps/1".to_string(), "kv/x".to_string()]
+    );
+
     // A state change moves the lease between counts; a delete drops it.
     index
         .put_lease(&lease("db/creds/app/00", 0, LeaseState::Irrevocable, None))
