@@ -382,3 +382,69 @@ async fn an_unwritable_device_fails_requests_closed_until_fixed() {
             .any(|line| line["request"]["path"] == "auth/token/lookup-self")
     );
 }
+
+#[tokio::test]
+async fn a_rekey_is_audited_without_its_key_shares() {
+    let broker = BrokerProcess::start(Storage::Sqlite, "").await.unwrap();
+    let anonymous = Api::new(&broker.address());
+    let (old_shares, old_base64, root_token) = api::init(&anonymous, 3, 2).await;
+    api::unseal(&anonymous, &old_shares[..2]).await;
+    let root = anonymous.with_token(&root_token);
+    let log = broker.dir().join("audit.log");
+    enable_file_device(&root, &log).await;
+
+    let started = anonymous
+        .put(
+            "sys/rekey/init",
+            json!({"secret_shares": 2, "secret_threshold": 2}),
+        )
+        .await;
+    assert_eq!(started.status, 200, "{:?}", started.body);
+    let nonce = started.body["nonce"].as_str().unwrap().to_string();
+    let mut done = Value::Null;
+    for share in &old_shares[..2] {
+        let reply = anonymous
+            .put("sys/rekey/update", json!({"key": share, "nonce": nonce}))
+            .await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        done = reply.body;
+    }
+    assert_eq!(done["complete"], true, "{done:?}");
+
+    let audit = lines(&log);
+    let init = find(&audit, "response", "sys/rekey/init", |_| true);
+    assert_eq!(init["response"]["data"]["started"], true);
+    let update = find(&audit, "request", "sys/rekey/update", |_| true);
+    assert!(
+        update["request"]["data"]["key"]
+            .as_str()
+            .unwrap()
+            .starts_with("hmac-sha256:"),
+        "{update:#}"
+    );
+    let complete = find(&audit, "response", "sys/rekey/update", |line| {
+        line["response"]["data"]["complete"] == true
+    });
+    assert!(
+        complete["response"]["data"]["keys"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("hmac-sha256:"),
+        "{complete:#}"
+    );
+
+    // Neither the shares sent nor the new ones returned are in the file.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let new_keys = done["keys"].as_array().unwrap().iter();
+    let new_base64 = done["keys_base64"].as_array().unwrap().iter();
+    for secret in old_shares
+        .iter()
+        .chain(old_base64.iter())
+        .map(String::as_str)
+        .chain(new_keys.chain(new_base64).map(|key| key.as_str().unwrap()))
+    {
+        assert!(!text.contains(secret), "a key share is in the audit file");
+    }
+    let (code, output) = verify(&log).await;
+    assert_eq!(code, 0, "{output}");
+}

@@ -383,76 +383,156 @@ fn rekey_status_json(status: &lessor_seal::RekeyStatus) -> serde_json::Value {
     })
 }
 
+/// Runs one `sys/rekey/*` request under the audit devices, like any request: the request
+/// line is written before anything changes (no device, no rekey) and the answer after.
+/// No token authorizes rekeying (the unseal-key shares do, as in Vault), so the lines carry no
+/// identity; the shares sent and the new keys returned are data, hashed like any data.
+async fn audited_rekey(
+    state: &AppState,
+    request: LogicalRequest,
+    run: impl std::future::Future<Output = Result<Option<serde_json::Value>, ApiError>>,
+) -> Result<Response, ApiError> {
+    let unsealed = state.core.unsealed()?;
+    let mut audit = unsealed.audit().begin(&request);
+    let result = match audit.admit(None) {
+        Ok(()) => run.await,
+        Err(error) => Err(error),
+    };
+    let answer = audit.finish(result.map(|body| match body {
+        Some(serde_json::Value::Object(data)) => LogicalResponse::data(data),
+        _ => LogicalResponse::no_content(),
+    }))?;
+    Ok(match answer.data {
+        Some(data) => Json(serde_json::Value::Object(data)).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
+}
+
+/// The audit's view of a `sys/rekey/*` request.
+fn rekey_request(
+    state: &AppState,
+    path: &str,
+    method: &Method,
+    data: lessor_sdk::Map,
+    headers: &HeaderMap,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+) -> LogicalRequest {
+    let operation = match *method {
+        Method::GET => lessor_sdk::Operation::Read,
+        Method::DELETE => lessor_sdk::Operation::Delete,
+        _ => lessor_sdk::Operation::Update,
+    };
+    LogicalRequest {
+        id: request_id(),
+        operation,
+        path: path.into(),
+        data,
+        token: client_token(headers),
+        remote_addr: remote_addr(state, headers, connect),
+    }
+}
+
 /// `sys/rekey/init`: GET status, PUT/POST start, DELETE cancel. Authenticated by the current
 /// unseal key shares themselves, as in Vault; requires an unsealed broker.
 pub(super) async fn rekey_init(
     State(state): State<AppState>,
     method: Method,
+    headers: HeaderMap,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
     body: Body,
 ) -> Result<Response, ApiError> {
     state.core.unsealed()?;
-    let seal = state.core.seal_manager();
-    let status = match method.as_str() {
-        "GET" => seal.rekey_status().await.map_err(crate::core::seal_error)?,
-        "PUT" | "POST" => {
-            let body: RekeyInitBody = decode(&state, body).await?;
-            if body.pgp_keys.as_ref().is_some_and(|k| !k.is_empty())
-                || body.backup
-                || body.require_verification
-            {
-                return Err(ApiError::invalid(
-                    "PGP keys, backup and verification are not supported for rekey",
-                ));
-            }
-            seal.rekey_init(
-                share_count(body.secret_shares, "secret_shares")?,
-                share_count(body.secret_threshold, "secret_threshold")?,
-            )
-            .await
-            .map_err(crate::core::seal_error)?
+    let data = match method {
+        Method::PUT | Method::POST => {
+            json_object(&read_body(body, state.limits.max_request_size).await?)?
         }
-        "DELETE" => {
-            seal.rekey_cancel().await;
-            return Ok(StatusCode::NO_CONTENT.into_response());
-        }
+        Method::GET | Method::DELETE => lessor_sdk::Map::new(),
         _ => return Err(ApiError::UnsupportedOperation),
     };
-    Ok(Json(rekey_status_json(&status)).into_response())
+    let request = rekey_request(
+        &state,
+        "sys/rekey/init",
+        &method,
+        data.clone(),
+        &headers,
+        connect,
+    );
+    let seal = state.core.seal_manager();
+    audited_rekey(&state, request, async {
+        let status = match method {
+            Method::GET => seal.rekey_status().await.map_err(crate::core::seal_error)?,
+            Method::DELETE => {
+                seal.rekey_cancel().await;
+                return Ok(None);
+            }
+            _ => {
+                let body: RekeyInitBody = crate::system::decode(&data)?;
+                if body.pgp_keys.as_ref().is_some_and(|k| !k.is_empty())
+                    || body.backup
+                    || body.require_verification
+                {
+                    return Err(ApiError::invalid(
+                        "PGP keys, backup and verification are not supported for rekey",
+                    ));
+                }
+                seal.rekey_init(
+                    share_count(body.secret_shares, "secret_shares")?,
+                    share_count(body.secret_threshold, "secret_threshold")?,
+                )
+                .await
+                .map_err(crate::core::seal_error)?
+            }
+        };
+        Ok(Some(rekey_status_json(&status)))
+    })
+    .await
 }
 
 pub(super) async fn rekey_update(
     State(state): State<AppState>,
     method: Method,
+    headers: HeaderMap,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
     body: Body,
 ) -> Result<Response, ApiError> {
     allow(&method, &[Method::PUT, Method::POST])?;
     state.core.unsealed()?;
-    let body: RekeyUpdateBody = decode(&state, body).await?;
-    let share = lessor_seal::decode_share(&body.key).map_err(crate::core::seal_error)?;
+    let data = json_object(&read_body(body, state.limits.max_request_size).await?)?;
+    let request = rekey_request(
+        &state,
+        "sys/rekey/update",
+        &method,
+        data.clone(),
+        &headers,
+        connect,
+    );
     let seal = state.core.seal_manager();
-    match seal
-        .rekey_update(&share, &body.nonce)
-        .await
-        .map_err(crate::core::seal_error)?
-    {
-        lessor_seal::RekeyStep::Progress { .. } => {
-            let status = seal.rekey_status().await.map_err(crate::core::seal_error)?;
-            Ok(Json(rekey_status_json(&status)).into_response())
-        }
-        lessor_seal::RekeyStep::Complete(result) => {
-            tracing::info!("unseal key rekeyed");
-            let nonce = result.nonce.clone();
-            let (keys, keys_base64) = encoded_shares(&result.shares);
-            Ok(Json(serde_json::json!({
-                "complete": true,
-                "nonce": nonce,
-                "keys": keys,
-                "keys_base64": keys_base64,
-                "pgp_fingerprints": null,
-                "backup": false,
-                "verification_required": false,
-            }))
-            .into_response())
-        }
-    }
+    audited_rekey(&state, request, async {
+        let body: RekeyUpdateBody = crate::system::decode(&data)?;
+        let share = lessor_seal::decode_share(&body.key).map_err(crate::core::seal_error)?;
+        let step = seal
+            .rekey_update(&share, &body.nonce)
+            .await
+            .map_err(crate::core::seal_error)?;
+        Ok(Some(match step {
+            lessor_seal::RekeyStep::Progress { .. } => {
+                let status = seal.rekey_status().await.map_err(crate::core::seal_error)?;
+                rekey_status_json(&status)
+            }
+            lessor_seal::RekeyStep::Complete(result) => {
+                tracing::info!("unseal key rekeyed");
+                let (keys, keys_base64) = encoded_shares(&result.shares);
+                serde_json::json!({
+                    "complete": true,
+                    "nonce": result.nonce,
+                    "keys": keys,
+                    "keys_base64": keys_base64,
+                    "pgp_fingerprints": null,
+                    "backup": false,
+                    "verification_required": false,
+                })
+            }
+        }))
+    })
+    .await
 }
