@@ -15,6 +15,7 @@ mod expiry;
 mod intents;
 mod locks;
 mod manager;
+mod persist;
 mod record;
 mod timer;
 
