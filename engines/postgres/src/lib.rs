@@ -223,14 +223,21 @@ impl Backend {
         name: &str,
         config: &DatabaseConfig,
     ) -> Result<Box<dyn RoleManager>, PgError> {
-        let mut config = config.clone();
-        if config.pending_password.is_some() {
-            config = self.settle_pending_password(ctx, name, config).await?;
-        }
+        // Copied only in the rare case of an interrupted root rotation: this runs on every
+        // issue, renewal and revocation.
+        let settled;
+        let config = if config.pending_password.is_some() {
+            settled = self
+                .settle_pending_password(ctx, name, config.clone())
+                .await?;
+            &settled
+        } else {
+            config
+        };
         let pool = self
             .pools
             .get_or_build(&Self::key(ctx, name), config.revision, || {
-                build_pool(name, &config, None)
+                build_pool(name, config, None)
             })?;
         Ok(Box::new(PgRoleManager::new(pool)))
     }
