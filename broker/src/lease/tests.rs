@@ -113,6 +113,19 @@ fn spec(ttl: u64) -> LeaseSpec {
 }
 
 impl Harness {
+    /// Another manager over the same storage and barrier (as after an unseal), with the
+    /// default policy and cache, sending revocations to `target`.
+    fn fresh_manager(&self, target: Arc<dyn LeaseTarget>) -> Arc<ExpirationManager> {
+        ExpirationManager::new(
+            self.storage.clone(),
+            self.manager.barrier.clone(),
+            self.clock.clone(),
+            target,
+            RetryPolicy::default(),
+            LEASE_CACHE,
+        )
+    }
+
     fn advance(&self, seconds: u64) {
         self.clock.advance(Duration::from_secs(seconds));
     }
@@ -417,14 +430,7 @@ async fn only_the_near_future_is_held_in_memory() {
             .unwrap();
     }
     // A fresh manager over the same storage, as after an unseal.
-    let fresh = ExpirationManager::new(
-        h.storage.clone(),
-        h.manager.barrier.clone(),
-        h.clock.clone(),
-        h.target.clone(),
-        RetryPolicy::default(),
-        LEASE_CACHE,
-    );
+    let fresh = h.fresh_manager(h.target.clone());
     fresh.tick().await;
     assert_eq!(
         fresh.queued(),
@@ -454,14 +460,7 @@ async fn intents_left_by_a_previous_process_are_revoked_at_start() {
     h.advance(5);
     // "Restart": a new manager starts now; an intent begun after its start is in flight.
     let started = h.clock.now();
-    let fresh = ExpirationManager::new(
-        h.storage.clone(),
-        h.manager.barrier.clone(),
-        h.clock.clone(),
-        h.target.clone(),
-        RetryPolicy::default(),
-        LEASE_CACHE,
-    );
+    let fresh = h.fresh_manager(h.target.clone());
     let in_flight = fresh
         .begin_intent(
             "database/",
@@ -692,14 +691,7 @@ impl LeaseTarget for TokenTarget {
 async fn an_expiring_token_revokes_its_many_leases_without_deadlock() {
     let h = harness(0).await;
     let target = Arc::new(TokenTarget::default());
-    let manager = ExpirationManager::new(
-        h.storage.clone(),
-        h.manager.barrier.clone(),
-        h.clock.clone(),
-        target.clone(),
-        RetryPolicy::default(),
-        LEASE_CACHE,
-    );
+    let manager = h.fresh_manager(target.clone());
     target.manager.set(Arc::downgrade(&manager)).unwrap();
     let expiry = h.clock.now() + Duration::from_secs(30);
     manager.track_token("tokenhash", expiry).await.unwrap();
@@ -750,14 +742,7 @@ async fn reconciling_walks_every_page_of_pending_intents() {
         );
     }
     h.advance(5);
-    let fresh = ExpirationManager::new(
-        h.storage.clone(),
-        h.manager.barrier.clone(),
-        h.clock.clone(),
-        h.target.clone(),
-        RetryPolicy::default(),
-        LEASE_CACHE,
-    );
+    let fresh = h.fresh_manager(h.target.clone());
     fresh.reconcile_intents(h.clock.now()).await;
     let mut revoked = h.target.revoked();
     revoked.sort();
